@@ -1,0 +1,138 @@
+"""Checkpoints: one .safetensors file per trained model, weights plus everything needed to use it.
+
+The safetensors header's metadata (string -> string) carries one JSON document under "neural_easel":
+the model kind, architecture, config, training state, app version and format version. So a single path
+is all a user or the CLI passes around, loading can never execute code (unlike pickle), and the header
+can be read without torch (the model picker lists checkpoints at start-up that way).
+"""
+
+import json
+import os
+import struct
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core import __version__
+from core.errors import CheckpointError
+from core.files import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+_METADATA_KEY = "neural_easel"
+_MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
+
+
+class ModelKind(StrEnum):
+    FAST_STYLE = "fast-style"
+    GAN = "gan"
+    VAE = "vae"
+    CLASSIFIER = "classifier"
+
+    @property
+    def label(self) -> str:
+        return {"fast-style": "fast style network", "classifier": "classifier"}.get(self.value, self.upper())
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    kind: ModelKind
+    arch: str  # architecture name and revision, e.g. "dcgan-v1": what code rebuilds the model
+    config: dict[str, Any] = field(default_factory=dict)  # hyper-parameters the architecture needs
+    training: dict[str, Any] = field(default_factory=dict)  # step, data set, losses: for resume and display
+    app_version: str = __version__
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, "torch.Tensor"],
+    *,
+    kind: ModelKind,
+    arch: str,
+    config: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+) -> CheckpointInfo:
+    """Write weights and metadata atomically: a crash mid-write leaves any previous file untouched."""
+    from safetensors.torch import save_file
+
+    info = CheckpointInfo(
+        kind=ModelKind(kind),
+        arch=arch,
+        config=dict(config or {}),
+        training=dict(training or {}),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    header = {_METADATA_KEY: json.dumps(asdict(info))}
+    weights = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(weights, str(tmp), metadata=header)
+    return info
+
+
+def read_info(path: str | os.PathLike[str], kind: ModelKind | None = None) -> CheckpointInfo:
+    """Read a checkpoint's metadata from its header alone (no weights, no torch).
+
+    Raises CheckpointError for a file that is not ours, of another kind than `kind`, or too new.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > _MAX_HEADER_BYTES:
+                raise ValueError("header too large")
+            header = json.loads(f.read(size))
+        raw = header.get("__metadata__", {}).get(_METADATA_KEY)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist.") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{name} is a folder, not a checkpoint file.") from None
+    except (struct.error, ValueError, UnicodeDecodeError, AttributeError):
+        raise CheckpointError(f"{name} is not a Neural Easel checkpoint (a {SUFFIX} model file).") from None
+    if raw is None:
+        raise CheckpointError(
+            f"{name} is a safetensors file, but not one Neural Easel wrote (no model info)."
+        )
+    try:
+        data = json.loads(raw)
+        version = int(data.get("format_version", 0))
+    except (ValueError, TypeError, AttributeError):
+        raise CheckpointError(f"{name} has damaged model info and cannot be used.") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{name} was saved by a newer Neural Easel ({data.get('app_version', '?')}, checkpoint format "
+            f"{version}); this version reads format {FORMAT_VERSION} at most. Update the app to use it."
+        )
+    try:
+        info = CheckpointInfo(**{**data, "kind": ModelKind(data["kind"])})
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{name} has damaged or unknown model info and cannot be used.") from None
+    if kind is not None and info.kind != kind:
+        raise CheckpointError(
+            f"{name} is a {info.kind.label} checkpoint, not a {ModelKind(kind).label}: choose a "
+            f"{ModelKind(kind).label} checkpoint."
+        )
+    return info
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], kind: ModelKind | None = None, device: "torch.device | str" = "cpu"
+) -> tuple[dict[str, "torch.Tensor"], CheckpointInfo]:
+    """Weights and metadata of a checkpoint, checked against `kind` before any weight is read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    info = read_info(path, kind)
+    try:
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{Path(path).name} is damaged and cannot be loaded ({exc}).") from None
+    return tensors, info

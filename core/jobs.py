@@ -1,0 +1,168 @@
+"""The job seam: how long work reports progress and is cancelled, whoever runs it.
+
+A job is any object with a `title` and a `run(ctx)` method returning its result. It reports through the
+`JobContext` it is given (progress, previews, messages) and calls `ctx.check()` between steps: that is
+where a pause blocks and a cancel raises `JobCancelled`. A job that has something worth keeping when
+cancelled (the latest stylization, a resumable checkpoint) calls `ctx.stop_requested()` instead and
+returns it. `run_job` is the one way to run a job; the desktop worker and the CLI both use it.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    losses: Mapping[str, float] = field(default_factory=dict)
+    eta_s: float | None = None
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A small image to show now: the current stylization, a sample grid."""
+
+    image: "Image.Image"
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+
+
+Event = Progress | Preview | Message
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """A finished picture plus the settings that made it (written into the saved file's metadata)."""
+
+    image: "Image.Image"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class JobCancelled(Exception):
+    """Raised by `JobContext.check()` when the user cancelled; `run_job` turns it into an outcome."""
+
+
+class CancelToken:
+    """Thread-safe cancel and pause flags, set by the front end and read by the job between steps."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._running.set()  # a paused job must wake up to notice the cancel
+
+    def pause(self) -> None:
+        if not self._cancelled.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; return the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        start = time.monotonic()
+        self._running.wait()
+        return time.monotonic() - start
+
+
+class JobContext:
+    """What a running job talks to. Progress events are rate-limited so a fast loop cannot flood a UI."""
+
+    def __init__(
+        self,
+        sink: EventSink | None = None,
+        token: CancelToken | None = None,
+        *,
+        min_progress_interval_s: float = 0.05,
+    ) -> None:
+        self._sink = sink
+        self.token = token or CancelToken()
+        self._min_interval = min_progress_interval_s
+        self._start = time.monotonic()
+        self._last_emit = -float("inf")
+
+    def check(self) -> None:
+        """Call between steps: blocks while paused, raises `JobCancelled` once cancelled."""
+        if self.stop_requested():
+            raise JobCancelled
+
+    def stop_requested(self) -> bool:
+        """Like `check()` but returns True instead of raising, for jobs that keep a partial result."""
+        self._start += self.token.wait_while_paused()  # paused time does not count towards ETA
+        return self.token.cancelled
+
+    def progress(
+        self, step: int, total: int, losses: Mapping[str, float] | None = None, stage: str = ""
+    ) -> None:
+        """Report `step` of `total` for the whole job; `stage` names what is being done now."""
+        now = time.monotonic()
+        if step < total and now - self._last_emit < self._min_interval:
+            return
+        self._last_emit = now
+        # Linear extrapolation: jobs choose steps of about equal cost.
+        eta = (now - self._start) / step * (total - step) if 0 < step <= total else None
+        self._emit(Progress(step, total, dict(losses or {}), eta, stage))
+
+    def preview(self, image: "Image.Image", caption: str = "") -> None:
+        self._emit(Preview(image, caption))
+
+    def message(self, text: str) -> None:
+        self._emit(Message(text))
+
+    def _emit(self, event: Event) -> None:
+        if self._sink is not None:
+            self._sink(event)
+
+
+class Job(Protocol[R_co]):
+    @property
+    def title(self) -> str: ...
+
+    def run(self, ctx: JobContext) -> R_co: ...
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """How a job ended: `result` is None for a job cancelled before it had anything to keep."""
+
+    result: R | None
+    cancelled: bool
+
+
+def run_job(job: Job[R], sink: EventSink | None = None, token: CancelToken | None = None) -> Outcome[R]:
+    """Run `job` in the calling thread. Errors propagate: front ends turn them into messages."""
+    ctx = JobContext(sink, token)
+    try:
+        result = job.run(ctx)
+    except JobCancelled:
+        return Outcome(None, cancelled=True)
+    return Outcome(result, cancelled=ctx.token.cancelled)

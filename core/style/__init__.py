@@ -1,0 +1,1 @@
+"""Style transfer and its building blocks (colour transfer)."""

@@ -1,0 +1,1 @@
+"""Neural Easel's window: PySide6 widgets that drive core jobs on background threads."""

@@ -1,0 +1,380 @@
+"""The main window: canvas in the middle, model picker, tools and progress in docks, menus around."""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+import resources
+from core import __version__, paths
+from core.catalog import Tool, TrainedModel
+from core.errors import ImageError
+from core.images import list_images, load_image, save_image
+from core.jobs import ImageResult, Job
+from desktop.canvas import Canvas
+from desktop.image_well import IMAGE_FILTER
+from desktop.model_picker import ModelPicker, describe_model
+from desktop.panels.colour import ColourPanel
+from desktop.progress_panel import ProgressPanel
+from desktop.qimage import to_pil, to_qimage
+from desktop.workers import JobWorker
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 10
+UNDO_LIMIT = 30  # each step holds up to two full pictures: bounded memory on 4K work
+SAVE_FILTER = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WebP image (*.webp)"
+CLOSE_WAIT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What the canvas shows: the picture, the one it was made from (for compare) and how."""
+
+    image: QImage
+    before: QImage | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    name: str = "untitled"
+
+
+class CanvasChange(QUndoCommand):
+    def __init__(self, window: "MainWindow", old: Picture | None, new: Picture, text: str) -> None:
+        super().__init__(text)
+        self._window, self._old, self._new = window, old, new
+
+    def redo(self) -> None:
+        self._window.show_picture(self._new)
+
+    def undo(self) -> None:
+        self._window.show_picture(self._old)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.picture: Picture | None = None
+        self.worker: JobWorker | None = None
+        self._job_source: Picture | None = None  # the picture a running job started from
+        self.error_box: QMessageBox | None = None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(UNDO_LIMIT)
+
+        self.canvas = Canvas()
+        self.canvas.files_dropped.connect(self.open_paths)
+        self.canvas.zoom_changed.connect(self._show_zoom)
+        self.setCentralWidget(self.canvas)
+
+        self.model_picker = ModelPicker(paths.models_dir())
+        self.colour_panel = ColourPanel(self.settings)
+        self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
+        self.colour_panel.error.connect(self._on_panel_error)
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.model_info.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tools = QStackedWidget()
+        self.tools.addWidget(self.colour_panel)
+        self.tools.addWidget(self.model_info)
+        self.model_picker.tool_selected.connect(self._on_tool_selected)
+        self.model_picker.model_selected.connect(self._on_model_selected)
+        self.progress_panel = ProgressPanel()
+
+        self._add_dock("Models", self.model_picker, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("Tools", self.tools, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Progress", self.progress_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.zoom_label = QLabel()
+        self.statusBar().addPermanentWidget(self.zoom_label)
+        self._build_menus()
+        self.undo_stack.cleanChanged.connect(self._update_title)
+        self.model_picker.select_tool(Tool.COLOUR_TRANSFER)
+        self._restore_window()
+        self._update_title()
+
+    # --- pictures ------------------------------------------------------------------------------------
+
+    def show_picture(self, picture: Picture | None) -> None:
+        """Put `picture` on the canvas (undo/redo and every new result come through here)."""
+        self.picture = picture
+        if picture is None:
+            self.canvas.set_images(None)
+        else:
+            self.canvas.set_images(picture.image, picture.before)
+        self.compare_action.setEnabled(self.canvas.can_compare())
+        self.compare_action.setChecked(self.compare_action.isChecked() and self.canvas.can_compare())
+        self.save_action.setEnabled(picture is not None)
+        self._update_title()
+
+    def set_picture(self, picture: Picture, action: str) -> None:
+        """A new picture, undoable as `action`."""
+        self.undo_stack.push(CanvasChange(self, self.picture, picture, action))
+
+    def open_file(self, path: Path) -> bool:
+        """Open an image file; on a bad file show why and leave the canvas as it was."""
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            self.show_error("Cannot open this file", str(exc))
+            return False
+        self.set_picture(Picture(to_qimage(image), name=path.name), f"Open {path.name}")
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def open_paths(self, paths_: list[Path]) -> None:
+        """Dropped files or folders: open the first image found (a folder opens its first image)."""
+        path = paths_[0]
+        if path.is_dir():
+            try:
+                images = list_images(path)
+            except ImageError as exc:
+                self.show_error("Cannot open this folder", str(exc))
+                return
+            if not images:
+                self.show_error("No pictures here", f"{path.name} holds no image files this app can read.")
+                return
+            if self.open_file(images[0]):
+                self.statusBar().showMessage(f"Opened {images[0].name}, the first of {len(images)} images")
+        else:
+            self.open_file(path)
+
+    def open_sample(self) -> None:
+        with resources.image_path(resources.SAMPLE_PICTURE) as path:
+            image = load_image(path)
+        self.show_picture(Picture(to_qimage(image), name="sample"))
+
+    def save_as(self) -> None:
+        if self.picture is None:
+            return
+        start = str(Path(str(self.settings.value("paths/save", ""))) / f"{Path(self.picture.name).stem}.png")
+        name, _ = QFileDialog.getSaveFileName(self, "Save picture as", start, SAVE_FILTER)
+        if name:
+            self.save_to(Path(name))
+
+    def save_to(self, path: Path) -> bool:
+        assert self.picture is not None
+        if not path.suffix:
+            path = path.with_suffix(".png")
+        try:
+            save_image(
+                to_pil(self.picture.image), path, {**self.picture.settings, "source": self.picture.name}
+            )
+        except (ImageError, OSError) as exc:
+            self.show_error("Cannot save the picture", str(exc))
+            return False
+        self.settings.setValue("paths/save", str(path.parent))
+        self.undo_stack.setClean()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    # --- jobs ----------------------------------------------------------------------------------------
+
+    def apply_colour_transfer(self) -> None:
+        if self.picture is None:
+            self.show_error("No picture", "Open or drop a picture on the canvas first.")
+            return
+        job = self.colour_panel.make_job(to_pil(self.picture.image))
+        if job is not None:
+            self.run_job(job)
+
+    def run_job(self, job: Job[Any]) -> None:
+        """Run `job` in the background; an ImageResult lands on the canvas as an undoable change."""
+        if self.worker is not None:
+            self.show_error("Busy", f"Wait for “{self.worker.title}” to finish, or cancel it.")
+            return
+        worker = JobWorker(job)
+        worker.finished.connect(self._on_job_finished)
+        worker.cancelled.connect(self._on_job_cancelled)
+        worker.failed.connect(self._on_job_failed)
+        worker.qthread.finished.connect(self._release_worker)
+        self.progress_panel.attach(worker)
+        self.colour_panel.apply_button.setEnabled(False)
+        self.worker, self._job_source = worker, self.picture
+        worker.start()
+
+    def _on_job_finished(self, result: object) -> None:
+        if isinstance(result, ImageResult) and self.worker is not None:
+            source = self._job_source
+            settings = {**(source.settings if source else {}), **result.settings}
+            picture = Picture(
+                to_qimage(result.image),
+                source.image if source else None,
+                settings,
+                source.name if source else "",
+            )
+            self.set_picture(picture, self.worker.title)
+            self.statusBar().showMessage(f"{self.worker.title}: done", 5000)
+
+    def _on_job_cancelled(self, result: object) -> None:
+        self.statusBar().showMessage("Cancelled", 5000)
+
+    def _on_job_failed(self, message: str) -> None:
+        self.show_error("The job failed", message)
+
+    def _release_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wait(CLOSE_WAIT_MS)  # `finished` is emitted just before the thread really ends
+            self.worker = None
+        self.colour_panel.apply_button.setEnabled(True)
+
+    # --- messages ------------------------------------------------------------------------------------
+
+    def show_error(self, title: str, text: str) -> None:
+        """A non-modal message: it never blocks the event loop, and jobs keep reporting behind it."""
+        log.info("%s: %s", title, text)
+        self.statusBar().showMessage(text, 10_000)
+        if self.error_box is not None:
+            self.error_box.close()
+        self.error_box = QMessageBox(
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
+        )
+        self.error_box.open()
+
+    def _on_panel_error(self, text: str) -> None:
+        self.show_error("Cannot use this image", text)
+
+    # --- menus ---------------------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open…", self._choose_file, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._rebuild_recent()
+        self.save_action = self._action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        edit_menu.addActions([undo, redo])
+
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(
+            view_menu, "Zoom &In", lambda: self.canvas.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn
+        )
+        self._action(
+            view_menu, "Zoom &Out", lambda: self.canvas.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut
+        )
+        self._action(view_menu, "&Fit to Window", self.canvas.fit, QKeySequence("Ctrl+0"))
+        self._action(view_menu, "&Actual Pixels", self.canvas.actual_size, QKeySequence("Ctrl+1"))
+        self.compare_action = self._action(view_menu, "&Compare Before/After", None, QKeySequence("C"))
+        self.compare_action.setCheckable(True)
+        self.compare_action.setEnabled(False)
+        self.compare_action.toggled.connect(self.canvas.set_compare)
+        view_menu.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Neural Easel", self._about)
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if slot is not None:
+            action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        menu.addAction(action)
+        return action
+
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower()}")  # restoreState finds docks by object name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+
+    def _choose_file(self) -> None:
+        start = str(self.settings.value("paths/open", ""))
+        name, _ = QFileDialog.getOpenFileName(self, "Open a picture", start, IMAGE_FILTER)
+        if name:
+            self.settings.setValue("paths/open", str(Path(name).parent))
+            self.open_file(Path(name))
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Neural Easel",
+            f"<b>Neural Easel {__version__}</b><p>Style transfer, GANs, VAEs and classifiers for artists.</p>"
+            f"<p>Your models live in {paths.models_dir()}</p>",
+        )
+
+    # --- recent files --------------------------------------------------------------------------------
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
+
+    def _add_recent(self, path: Path) -> None:
+        entry = str(path.resolve())
+        recent = [entry, *(p for p in self.recent_files() if p != entry)][:MAX_RECENT]
+        self.settings.setValue("recent", recent)
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for entry in self.recent_files():
+            action = self.recent_menu.addAction(Path(entry).name)
+            action.setToolTip(entry)
+            action.triggered.connect(lambda _=False, p=entry: self.open_file(Path(p)))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # --- panels --------------------------------------------------------------------------------------
+
+    def _on_tool_selected(self, tool: Tool) -> None:
+        if tool is Tool.COLOUR_TRANSFER:
+            self.tools.setCurrentWidget(self.colour_panel)
+
+    def _on_model_selected(self, model: TrainedModel) -> None:
+        self.model_info.setText(describe_model(model))
+        self.tools.setCurrentWidget(self.model_info)
+
+    # --- window state --------------------------------------------------------------------------------
+
+    def _show_zoom(self, zoom: float) -> None:
+        size = f"{self.picture.image.width()} x {self.picture.image.height()} px · " if self.picture else ""
+        self.zoom_label.setText(f"{size}{zoom * self.canvas.devicePixelRatioF() * 100:.0f}%")
+
+    def _update_title(self) -> None:
+        name = self.picture.name if self.picture else "Neural Easel"
+        modified = "" if self.undo_stack.isClean() or self.picture is None else " •"
+        self.setWindowTitle(f"{name}{modified} — Neural Easel" if self.picture else name)
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            state = self.settings.value("window/state")
+            if isinstance(state, QByteArray):
+                self.restoreState(state)
+        else:  # first run: a canvas-first layout
+            self.resize(1280, 820)
+            docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+            self.resizeDocks(
+                [docks["dock-models"], docks["dock-tools"]], [220, 300], Qt.Orientation.Horizontal
+            )
+            self.resizeDocks([docks["dock-progress"]], [150], Qt.Orientation.Vertical)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.worker is not None:
+            # Jobs check their cancel flag every step, so this wait is one step long.
+            self.worker.cancel()
+            if not self.worker.wait(CLOSE_WAIT_MS):
+                log.warning("job %r did not stop within %d ms", self.worker.title, CLOSE_WAIT_MS)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        super().closeEvent(event)

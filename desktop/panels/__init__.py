@@ -1,0 +1,1 @@
+"""Tool panels, one per model family or built-in tool, shown in the Tools dock."""

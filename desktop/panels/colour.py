@@ -1,0 +1,95 @@
+"""Colour transfer panel: pick a palette image, a mode and a strength, apply to the canvas picture."""
+
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+import resources
+from core.images import load_image
+from core.style.colour import ColourMode, ColourTransferJob
+from desktop.image_well import ImageWell
+
+MODE_LABELS: dict[ColourMode, str] = {
+    "reinhard": "Colour statistics (Reinhard)",
+    "covariance": "Full colour covariance",
+    "luminance": "Luminance only (keep colours)",
+}
+
+
+class ColourPanel(QWidget):
+    """Emits `apply_requested()`; the window answers with `make_job(canvas picture)` and runs it."""
+
+    apply_requested = Signal()
+    error = Signal(str)
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        intro = QLabel("Give the picture on the canvas the colours of another image.")
+        intro.setWordWrap(True)
+        self.palette_well = ImageWell("Drop a palette image here\nor click to choose")
+        self.palette_well.error.connect(self.error)
+        self.palette_well.changed.connect(self._remember_palette)
+        self.builtin = QComboBox()
+        self.builtin.addItem("Choose…", None)
+        for name in resources.BUILTIN_PALETTES:
+            self.builtin.addItem(name, name)
+        self.builtin.activated.connect(self._choose_builtin)
+        self.mode = QComboBox()
+        for mode, label in MODE_LABELS.items():
+            self.mode.addItem(label, mode)
+        self.strength = QSlider(Qt.Orientation.Horizontal)
+        self.strength.setRange(0, 100)
+        self.strength_label = QLabel()
+        self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v}%"))
+        self.apply_button = QPushButton("Apply colours")
+        self.apply_button.setDefault(True)
+        self.apply_button.clicked.connect(self.apply_requested)
+
+        form = QFormLayout()
+        form.addRow("Built-in palette", self.builtin)
+        form.addRow("Mode", self.mode)
+        form.addRow("Strength", self.strength)
+        form.addRow("", self.strength_label)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.palette_well)
+        layout.addLayout(form)
+        layout.addWidget(self.apply_button)
+        layout.addStretch(1)
+        self._restore()
+
+    def make_job(self, content: Image.Image) -> ColourTransferJob | None:
+        if self.palette_well.image is None:
+            self.error.emit("Choose a palette image first: drop one on the palette well or pick a built-in.")
+            return None
+        self._settings.setValue("colour/mode", self.mode.currentData())
+        self._settings.setValue("colour/strength", self.strength.value())
+        return ColourTransferJob(
+            content, self.palette_well.image, self.mode.currentData(), self.strength.value() / 100
+        )
+
+    def _choose_builtin(self, index: int) -> None:
+        name = self.builtin.itemData(index)
+        if name is not None:
+            self._load_builtin(name)
+
+    def _load_builtin(self, name: str) -> None:
+        with resources.image_path(resources.BUILTIN_PALETTES[name]) as path:
+            self.palette_well.set_image(load_image(path), name)
+
+    def _remember_palette(self) -> None:
+        self._settings.setValue("colour/palette", self.palette_well.source)
+        index = self.builtin.findData(self.palette_well.source)
+        self.builtin.setCurrentIndex(max(0, index))
+
+    def _restore(self) -> None:
+        mode = self._settings.value("colour/mode", "reinhard")
+        self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
+        self.strength.setValue(int(self._settings.value("colour/strength", 100)))  # type: ignore[call-overload]
+        self.strength_label.setText(f"{self.strength.value()}%")
+        source = str(self._settings.value("colour/palette", ""))
+        if not (Path(source).is_file() and self.palette_well.load(Path(source))):
+            self._load_builtin(source if source in resources.BUILTIN_PALETTES else "Dusk")

@@ -1,0 +1,82 @@
+"""The one worker that runs any core job on a QThread and turns its events into Qt signals."""
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from core.errors import user_message
+from core.jobs import CancelToken, Event, Job, Message, Preview, Progress, run_job
+from desktop.qimage import to_qimage
+
+log = logging.getLogger(__name__)
+
+
+class JobWorker(QObject):
+    """Runs `job` on its own QThread. Signals arrive in the GUI thread (queued connections).
+
+    Exactly one of `finished(result)`, `cancelled(result_or_None)` or `failed(message)` ends a run;
+    `qthread.finished` follows once the thread stops, and only then may the worker be released.
+    Previews are converted to QImage here, off the GUI thread.
+    """
+
+    progress = Signal(object)  # core.jobs.Progress
+    preview = Signal(object, str)  # QImage, caption
+    message = Signal(str)
+    finished = Signal(object)
+    cancelled = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, job: Job[Any]) -> None:
+        super().__init__()  # no parent: a QObject with a parent cannot move to another thread
+        self.job = job
+        self.token = CancelToken()
+        self.qthread = QThread()
+        self.qthread.setObjectName(f"job: {job.title}")
+        self.moveToThread(self.qthread)
+        self.qthread.started.connect(self._run)
+
+    @property
+    def title(self) -> str:
+        return self.job.title
+
+    def start(self) -> None:
+        self.qthread.start()
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    def pause(self) -> None:
+        self.token.pause()
+
+    def resume(self) -> None:
+        self.token.resume()
+
+    def is_running(self) -> bool:
+        return self.qthread.isRunning()
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Block until the thread has ended (True) or `timeout_ms` passed (False)."""
+        return self.qthread.wait(timeout_ms)
+
+    @Slot()
+    def _run(self) -> None:
+        try:
+            outcome = run_job(self.job, self._forward, self.token)
+        except Exception as exc:
+            log.exception("job %r failed", self.job.title)
+            self.failed.emit(user_message(exc))
+        else:
+            (self.cancelled if outcome.cancelled else self.finished).emit(outcome.result)
+        finally:
+            # Called directly (quit is thread-safe): a queued call would wait for the GUI thread,
+            # which may itself be blocked in wait() while the window closes.
+            self.qthread.quit()
+
+    def _forward(self, event: Event) -> None:
+        if isinstance(event, Progress):
+            self.progress.emit(event)
+        elif isinstance(event, Preview):
+            self.preview.emit(to_qimage(event.image), event.caption)
+        elif isinstance(event, Message):
+            self.message.emit(event.text)

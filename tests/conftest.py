@@ -1,0 +1,41 @@
+"""Shared fixtures. Every test gets its own app data folder, so no test sees a user's models or logs."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "neural-easel-home"
+    monkeypatch.setenv("NEURAL_EASEL_HOME", str(home))
+    return home
+
+
+def gradient_image(
+    width: int = 96, height: int = 64, tint: tuple[float, float, float] = (1, 1, 1)
+) -> Image.Image:
+    """A smooth, colourful test picture with distinct channel statistics."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([x / width, y / height, 0.5 + 0.4 * np.sin(x / 7) * np.cos(y / 5)], axis=-1)
+    rgb = np.clip(rgb * np.asarray(tint, dtype=np.float32), 0, 1)
+    return Image.fromarray((rgb * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture
+def photo_file(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    gradient_image().save(path)
+    return path
+
+
+@pytest.fixture
+def palette_file(tmp_path: Path) -> Path:
+    path = tmp_path / "palette.png"
+    gradient_image(80, 80, tint=(1.0, 0.35, 0.6)).transpose(Image.Transpose.ROTATE_90).save(path)
+    return path

@@ -1,0 +1,321 @@
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
+
+from core import paths
+from core.checkpoints import ModelKind, save_checkpoint
+from core.images import load_image, read_metadata
+from core.jobs import ImageResult, JobContext
+from desktop.main_window import MainWindow
+from desktop.qimage import to_pil
+from tests.conftest import gradient_image
+from tests.desktop.conftest import drop_files
+
+
+def canvas_pixels(window: MainWindow) -> np.ndarray:
+    image = window.canvas.image()
+    assert image is not None
+    return np.asarray(to_pil(image))
+
+
+class SlowJob:
+    """A job of `steps` sleeps that reports losses and previews, and records how far it got."""
+
+    title = "Slow job"
+
+    def __init__(self, steps: int = 100, step_s: float = 0.02) -> None:
+        self.steps, self.step_s, self.done = steps, step_s, 0
+        self.thread_name = ""
+
+    def run(self, ctx: JobContext) -> ImageResult:
+        self.thread_name = threading.current_thread().name
+        for i in range(self.steps):
+            ctx.check()
+            time.sleep(self.step_s)
+            self.done += 1
+            ctx.progress(i + 1, self.steps, {"loss": 1.0 / (i + 1)}, stage="Sleeping")
+            if i % 10 == 0:
+                ctx.preview(gradient_image(32, 32), f"step {i}")
+        return ImageResult(gradient_image(64, 48), {"operation": "slow"})
+
+
+def test_window_appears_before_torch_is_imported(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from desktop.app import create_app\n"
+        "from desktop.main_window import MainWindow\n"
+        "app = create_app([])\n"
+        "w = MainWindow()\n"
+        "w.show(); w.open_sample(); app.processEvents()\n"
+        "assert w.isVisible() and w.canvas.image() is not None\n"
+        "print('torch' in sys.modules)\n"
+    )
+    env = {"QT_QPA_PLATFORM": "offscreen", "NEURAL_EASEL_HOME": str(tmp_path), "PATH": ""}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+
+
+def test_dropping_a_picture_shows_it(window: MainWindow, photo_file: Path) -> None:
+    drop_files(window.canvas.viewport(), photo_file)
+    assert np.array_equal(canvas_pixels(window), np.asarray(load_image(photo_file)))
+    assert window.undo_stack.count() == 1
+    assert "photo.png" in window.windowTitle()
+    assert window.recent_files() == [str(photo_file.resolve())]
+
+
+def test_dropping_a_non_image_explains_and_changes_nothing(
+    window: MainWindow, photo_file: Path, tmp_path: Path
+) -> None:
+    drop_files(window.canvas.viewport(), photo_file)
+    before = canvas_pixels(window)
+    junk = tmp_path / "letter.png"
+    junk.write_text("Dear artist,")
+    drop_files(window.canvas.viewport(), junk)
+    assert window.error_box is not None
+    assert window.error_box.isVisible()
+    assert "letter.png is not an image" in window.error_box.text()
+    assert "Traceback" not in window.error_box.text()
+    assert np.array_equal(canvas_pixels(window), before)
+    assert window.undo_stack.count() == 1
+
+
+def test_dropping_a_folder_opens_its_first_picture(window: MainWindow, tmp_path: Path) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    drop_files(window.canvas.viewport(), folder)
+    assert window.error_box is not None
+    assert "holds no image files" in window.error_box.text()
+    assert window.canvas.image() is None
+    gradient_image(40, 30).save(folder / "a.png")
+    gradient_image(50, 30).save(folder / "b.png")
+    drop_files(window.canvas.viewport(), folder)
+    assert window.canvas.image() is not None
+    assert window.canvas.image().width() == 40
+
+
+def test_colour_transfer_from_the_window(
+    window: MainWindow, qtbot: QtBot, photo_file: Path, palette_file: Path
+) -> None:
+    window.open_file(photo_file)
+    original = canvas_pixels(window)
+    assert window.colour_panel.palette_well.load(palette_file)
+    qtbot.mouseClick(window.colour_panel.apply_button, Qt.MouseButton.LeftButton)
+    assert window.worker is not None
+    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)
+
+    result = canvas_pixels(window)
+    assert result.shape == original.shape
+    assert np.abs(result.astype(int) - original).mean() > 5
+    assert window.progress_panel.status.text().startswith("Finished")
+    assert window.progress_panel.bar.value() == window.progress_panel.bar.maximum()
+    assert window.undo_stack.count() == 2
+    assert window.undo_stack.undoText() == "Colour transfer"
+    assert window.compare_action.isEnabled()
+    window.compare_action.setChecked(True)
+    assert window.canvas.comparing()
+
+    window.undo_stack.undo()
+    assert np.array_equal(canvas_pixels(window), original)
+    assert not window.compare_action.isEnabled()
+    window.undo_stack.redo()
+    assert np.array_equal(canvas_pixels(window), result)
+
+
+def test_jobs_run_off_the_gui_thread_and_report_progress(window: MainWindow, qtbot: QtBot) -> None:
+    window.open_sample()
+    job = SlowJob(steps=30, step_s=0.01)
+    window.run_job(job)
+    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)
+    assert job.thread_name != threading.current_thread().name
+    panel = window.progress_panel
+    assert panel.plot.isVisible()
+    assert panel.plot.series["loss"][-1] == (30, 1 / 30)
+    assert panel.preview.isVisible()
+    assert panel.preview.pixmap() is not None
+    assert window.canvas.image() is not None
+    assert window.canvas.image().size().width() == 64
+
+
+def test_cancel_stops_the_job(window: MainWindow, qtbot: QtBot) -> None:
+    window.open_sample()
+    job = SlowJob(steps=500, step_s=0.01)
+    window.run_job(job)
+    qtbot.waitUntil(lambda: job.done >= 3, timeout=5000)
+    canvas_before = canvas_pixels(window)
+    qtbot.mouseClick(window.progress_panel.cancel_button, Qt.MouseButton.LeftButton)
+    done_at_cancel = job.done
+    qtbot.waitUntil(lambda: window.worker is None, timeout=5000)
+    assert job.done <= done_at_cancel + 1  # within one step
+    assert window.progress_panel.status.text() == "Cancelled."
+    assert np.array_equal(canvas_pixels(window), canvas_before)
+    assert window.colour_panel.apply_button.isEnabled()
+
+
+def test_pause_and_resume(window: MainWindow, qtbot: QtBot) -> None:
+    job = SlowJob(steps=40, step_s=0.01)
+    window.run_job(job)
+    qtbot.waitUntil(lambda: job.done >= 2, timeout=5000)
+    window.progress_panel.pause_button.click()
+    qtbot.wait(100)
+    paused_at = job.done
+    qtbot.wait(200)
+    assert job.done <= paused_at + 1
+    assert window.progress_panel.pause_button.text() == "Resume"
+    window.progress_panel.pause_button.click()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=5000)
+    assert job.done == 40
+
+
+def test_the_ui_keeps_serving_events_during_a_long_job(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """A QTimer must keep ticking through a real colour transfer that lasts over a second."""
+    big = Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), dtype=np.uint8))
+    big_file = tmp_path / "big.png"
+    big.save(big_file, compress_level=0)
+    window.open_file(big_file)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    start = time.perf_counter()
+    window.apply_colour_transfer()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    timer.stop()
+    duration = time.perf_counter() - start
+    assert duration > 1.0, "the job must last long enough to mean something"
+    gaps = np.diff(ticks)
+    assert len(ticks) > 0.5 * duration / 0.010
+    assert gaps.max() < 0.25  # a frozen window would show gaps as long as the job
+
+
+def test_a_failing_job_shows_a_message_not_a_traceback(
+    window: MainWindow, qtbot: QtBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        title = "Broken"
+
+        def run(self, ctx: JobContext) -> None:
+            raise ZeroDivisionError("division by zero")
+
+    window.run_job(Broken())
+    qtbot.waitUntil(lambda: window.worker is None, timeout=5000)
+    assert window.error_box is not None
+    text = window.error_box.text()
+    assert "Unexpected error (ZeroDivisionError: division by zero)" in text
+    assert str(paths.log_file()) in text
+    assert "Traceback" not in text
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)  # for the log
+    assert window.progress_panel.status.text().startswith("Failed:")
+
+
+def test_closing_during_a_job_cancels_it(qtbot: QtBot, settings: QSettings) -> None:
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    job = SlowJob(steps=1000, step_s=0.01)
+    win.run_job(job)
+    qtbot.waitUntil(lambda: job.done >= 2, timeout=5000)
+    worker = win.worker
+    assert worker is not None
+    win.close()
+    assert not worker.is_running()
+    assert job.done < 1000
+
+
+def test_save_as_writes_the_result_with_its_settings(
+    window: MainWindow, qtbot: QtBot, photo_file: Path, tmp_path: Path
+) -> None:
+    window.open_file(photo_file)
+    window.apply_colour_transfer()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)
+    assert not window.undo_stack.isClean()
+    out = tmp_path / "saved" / "result.webp"
+    assert window.save_to(out)
+    assert read_metadata(out)["operation"] == "colour-transfer"
+    assert read_metadata(out)["source"] == "photo.png"
+    assert np.abs(np.asarray(load_image(out)).astype(int) - canvas_pixels(window)).mean() < 3
+    assert window.undo_stack.isClean()
+    assert not window.save_to(tmp_path / "result.tga")
+    assert window.error_box is not None
+    assert "use .png, .jpg or .webp" in window.error_box.text()
+
+
+def test_settings_are_remembered(qtbot: QtBot, settings: QSettings, photo_file: Path) -> None:
+    first = MainWindow(settings)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(700, 500)  # inside the offscreen screen (800 x 600): restoreGeometry clamps to it
+    first.colour_panel.mode.setCurrentIndex(first.colour_panel.mode.findData("luminance"))
+    first.colour_panel.strength.setValue(40)
+    first.open_file(photo_file)
+    first.apply_colour_transfer()  # settings are remembered when used
+    qtbot.waitUntil(lambda: first.worker is None, timeout=10_000)
+    first.close()
+
+    second = MainWindow(settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert (second.width(), second.height()) == (700, 500)
+    assert second.colour_panel.mode.currentData() == "luminance"
+    assert second.colour_panel.strength.value() == 40
+    assert [a.toolTip() for a in second.recent_menu.actions()] == [str(photo_file.resolve())]
+
+
+def test_model_picker_lists_trained_models(qtbot: QtBot, settings: QSettings) -> None:
+    save_checkpoint(
+        paths.models_dir() / "portraits.safetensors",
+        {"w": torch.zeros(2)},
+        kind=ModelKind.GAN,
+        arch="dcgan-v1",
+        config={"size": 64},
+    )
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    picker = win.model_picker
+    gan = next(
+        picker.topLevelItem(i)
+        for i in range(picker.topLevelItemCount())
+        if picker.topLevelItem(i).text(0) == "GAN"
+    )
+    assert gan.child(0).text(0) == "portraits"
+    picker.setCurrentItem(gan.child(0))
+    assert win.tools.currentWidget() is win.model_info
+    assert "dcgan-v1" in win.model_info.text()
+    assert "size: 64" in win.model_info.text()
+
+
+def test_pyside_build_survives_many_void_calls(qtbot: QtBot) -> None:
+    """PySide6 6.12.0 aborts the interpreter after ~5,000 calls returning None (none_dealloc)."""
+    label = QLabel()
+    qtbot.addWidget(label)
+    for i in range(20_000):
+        label.setText(str(i))
+    assert label.text() == "19999"
+
+
+@pytest.mark.parametrize("zoom", [0.5, 2.0])
+def test_canvas_zoom_and_fit(window: MainWindow, zoom: float) -> None:
+    window.open_sample()
+    window.canvas.set_zoom(zoom)
+    assert window.canvas.zoom() == pytest.approx(zoom)
+    window.canvas.fit()
+    image = window.canvas.image()
+    assert image is not None
+    viewport = window.canvas.viewport().size()
+    fitted = window.canvas.zoom()
+    assert image.width() * fitted <= viewport.width() + 1
+    assert image.height() * fitted <= viewport.height() + 1
+    # fitInView keeps a 2 px margin on each side
+    assert image.width() * fitted >= viewport.width() - 5 or image.height() * fitted >= viewport.height() - 5
