@@ -1,20 +1,22 @@
 """Entry point of the `neural-easel` window.
 
-Start-up imports only Qt, PIL and numpy: torch is imported by the first job that needs it, on a worker
-thread, so the window appears in well under a second.
+Start-up imports only Qt, PIL and numpy, so the window appears in well under a second; torch is then
+imported on a worker thread (core.warmup) while the artist looks at the first picture.
 """
 
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from core import __version__
 from core.logs import setup_logging
 from desktop.main_window import MainWindow
+
+WARM_UP_DELAY_MS = 300  # let the first frames paint before torch loads
 
 
 def create_app(argv: Sequence[str]) -> QApplication:
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_paths(files)
     else:
         window.open_sample()
+    QTimer.singleShot(WARM_UP_DELAY_MS, window.warm_up)
     return app.exec()
 
 

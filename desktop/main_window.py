@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
@@ -23,12 +24,13 @@ from core.catalog import Tool, TrainedModel
 from core.errors import ImageError
 from core.images import list_images, load_image, save_image
 from core.jobs import ImageResult, Job
+from core.warmup import WarmUpJob
 from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker, describe_model
 from desktop.panels.colour import ColourPanel
 from desktop.progress_panel import ProgressPanel
-from desktop.qimage import to_pil, to_qimage
+from desktop.qimage import to_qimage
 from desktop.workers import JobWorker
 
 log = logging.getLogger(__name__)
@@ -41,12 +43,18 @@ CLOSE_WAIT_MS = 10_000
 
 @dataclass(frozen=True)
 class Picture:
-    """What the canvas shows: the picture, the one it was made from (for compare) and how."""
+    """What the canvas shows: the picture (for jobs and saving, and as displayed), the one it was made
+    from (for compare) and the settings that made it."""
 
+    pil: Image.Image
     image: QImage
     before: QImage | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     name: str = "untitled"
+
+    @classmethod
+    def of(cls, pil: Image.Image, name: str) -> "Picture":
+        return cls(pil, to_qimage(pil), name=name)
 
 
 class CanvasChange(QUndoCommand):
@@ -96,7 +104,10 @@ class MainWindow(QMainWindow):
         self._add_dock("Tools", self.tools, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Progress", self.progress_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.zoom_label = QLabel()
+        self.device_label = QLabel("Device: …")
         self.statusBar().addPermanentWidget(self.zoom_label)
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._warm_up: JobWorker | None = None
         self._build_menus()
         self.undo_stack.cleanChanged.connect(self._update_title)
         self.model_picker.select_tool(Tool.COLOUR_TRANSFER)
@@ -128,7 +139,7 @@ class MainWindow(QMainWindow):
         except ImageError as exc:
             self.show_error("Cannot open this file", str(exc))
             return False
-        self.set_picture(Picture(to_qimage(image), name=path.name), f"Open {path.name}")
+        self.set_picture(Picture.of(image, path.name), f"Open {path.name}")
         self._add_recent(path)
         self.statusBar().showMessage(f"Opened {path}", 5000)
         return True
@@ -153,7 +164,7 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         with resources.image_path(resources.SAMPLE_PICTURE) as path:
             image = load_image(path)
-        self.show_picture(Picture(to_qimage(image), name="sample"))
+        self.show_picture(Picture.of(image, "sample"))
 
     def save_as(self) -> None:
         if self.picture is None:
@@ -168,9 +179,7 @@ class MainWindow(QMainWindow):
         if not path.suffix:
             path = path.with_suffix(".png")
         try:
-            save_image(
-                to_pil(self.picture.image), path, {**self.picture.settings, "source": self.picture.name}
-            )
+            save_image(self.picture.pil, path, {**self.picture.settings, "source": self.picture.name})
         except (ImageError, OSError) as exc:
             self.show_error("Cannot save the picture", str(exc))
             return False
@@ -185,7 +194,7 @@ class MainWindow(QMainWindow):
         if self.picture is None:
             self.show_error("No picture", "Open or drop a picture on the canvas first.")
             return
-        job = self.colour_panel.make_job(to_pil(self.picture.image))
+        job = self.colour_panel.make_job(self.picture.pil)
         if job is not None:
             self.run_job(job)
 
@@ -204,15 +213,16 @@ class MainWindow(QMainWindow):
         self.worker, self._job_source = worker, self.picture
         worker.start()
 
-    def _on_job_finished(self, result: object) -> None:
-        if isinstance(result, ImageResult) and self.worker is not None:
+    def _on_job_finished(self, result: object, image: QImage | None) -> None:
+        if isinstance(result, ImageResult) and image is not None and self.worker is not None:
             source = self._job_source
             settings = {**(source.settings if source else {}), **result.settings}
             picture = Picture(
-                to_qimage(result.image),
+                result.image,
+                image,
                 source.image if source else None,
                 settings,
-                source.name if source else "",
+                source.name if source else "untitled",
             )
             self.set_picture(picture, self.worker.title)
             self.statusBar().showMessage(f"{self.worker.title}: done", 5000)
@@ -228,6 +238,27 @@ class MainWindow(QMainWindow):
             self.worker.wait(CLOSE_WAIT_MS)  # `finished` is emitted just before the thread really ends
             self.worker = None
         self.colour_panel.apply_button.setEnabled(True)
+
+    def warm_up(self) -> None:
+        """Import torch and pick the device in the background (separate from the job slot)."""
+        worker = JobWorker(WarmUpJob())
+        worker.finished.connect(self._on_warmed_up)
+        worker.failed.connect(self._on_warm_up_failed)
+        worker.qthread.finished.connect(self._release_warm_up)
+        self._warm_up = worker
+        worker.start()
+
+    def _on_warmed_up(self, device: object, _image: object) -> None:
+        self.device_label.setText(f"Device: {device}")
+
+    def _on_warm_up_failed(self, message: str) -> None:
+        self.device_label.setText("Device: unavailable")
+        self.device_label.setToolTip(message)
+
+    def _release_warm_up(self) -> None:
+        if self._warm_up is not None:
+            self._warm_up.wait(CLOSE_WAIT_MS)
+            self._warm_up = None
 
     # --- messages ------------------------------------------------------------------------------------
 
@@ -369,6 +400,8 @@ class MainWindow(QMainWindow):
             self.resizeDocks([docks["dock-progress"]], [150], Qt.Orientation.Vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._warm_up is not None:
+            self._warm_up.wait(CLOSE_WAIT_MS)  # an import cannot be interrupted; it ends by itself
         if self.worker is not None:
             # Jobs check their cancel flag every step, so this wait is one step long.
             self.worker.cancel()

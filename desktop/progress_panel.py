@@ -135,7 +135,7 @@ class ProgressPanel(QWidget):
         self.preview.show()
         self.preview.setToolTip(caption or "Latest preview")
 
-    def _on_finished(self, result: object) -> None:
+    def _on_finished(self, result: object, image: object) -> None:
         self._end(f"Finished in {format_duration(time.monotonic() - self._started)}.", done=True)
 
     def _on_cancelled(self, result: object) -> None:

@@ -1,18 +1,15 @@
-"""PIL <-> Qt image conversion (the only place pixels cross between the two)."""
+"""PIL -> Qt image conversion (the one place pixels cross from core into Qt)."""
 
 from PIL import Image
 from PySide6.QtGui import QImage
 
 
 def to_qimage(image: Image.Image) -> QImage:
-    """RGB PIL image -> QImage that owns its pixels. Safe to call off the GUI thread (QImage, not QPixmap)."""
+    """RGB PIL image -> QImage that owns its pixels. Safe off the GUI thread (QImage, not QPixmap).
+
+    Format_RGB32 (bytes B, G, R, 0xFF on little-endian machines) is the raster engine's native
+    layout, so QPixmap.fromImage on the GUI thread is a plain copy rather than a per-pixel conversion.
+    """
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    data = rgb.tobytes()
-    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
-
-
-def to_pil(image: QImage) -> Image.Image:
-    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
-    stride = rgb.bytesPerLine()
-    raw = bytes(rgb.constBits())[: stride * rgb.height()]
-    return Image.frombuffer("RGB", (rgb.width(), rgb.height()), raw, "raw", "RGB", stride, 1).copy()
+    data = rgb.tobytes("raw", "BGRX")
+    return QImage(data, rgb.width, rgb.height, 4 * rgb.width, QImage.Format.Format_RGB32).copy()

@@ -4,7 +4,16 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 import resources
 from core.images import load_image
@@ -51,8 +60,10 @@ class ColourPanel(QWidget):
         form = QFormLayout()
         form.addRow("Built-in palette", self.builtin)
         form.addRow("Mode", self.mode)
-        form.addRow("Strength", self.strength)
-        form.addRow("", self.strength_label)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_label)
+        form.addRow("Strength", strength_row)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.palette_well)

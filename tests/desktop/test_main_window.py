@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
@@ -17,15 +18,17 @@ from core.checkpoints import ModelKind, save_checkpoint
 from core.images import load_image, read_metadata
 from core.jobs import ImageResult, JobContext
 from desktop.main_window import MainWindow
-from desktop.qimage import to_pil
 from tests.conftest import gradient_image
 from tests.desktop.conftest import drop_files
 
 
 def canvas_pixels(window: MainWindow) -> np.ndarray:
+    """The RGB pixels the canvas shows, (H, W, 3) uint8."""
     image = window.canvas.image()
     assert image is not None
-    return np.asarray(to_pil(image))
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine())
+    return rows[:, : 3 * rgb.width()].reshape(rgb.height(), rgb.width(), 3).copy()
 
 
 class SlowJob:
@@ -319,3 +322,10 @@ def test_canvas_zoom_and_fit(window: MainWindow, zoom: float) -> None:
     assert image.height() * fitted <= viewport.height() + 1
     # fitInView keeps a 2 px margin on each side
     assert image.width() * fitted >= viewport.width() - 5 or image.height() * fitted >= viewport.height() - 5
+
+
+def test_warm_up_reports_the_device_without_taking_the_job_slot(window: MainWindow, qtbot: QtBot) -> None:
+    window.warm_up()
+    assert window.worker is None  # jobs can start while torch loads
+    qtbot.waitUntil(lambda: window.device_label.text() != "Device: …", timeout=60_000)
+    assert window.device_label.text().startswith("Device: CPU")
