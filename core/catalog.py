@@ -38,11 +38,12 @@ FAMILY_OF_KIND = {
 class Tool(StrEnum):
     """Built-in tools that need no trained model."""
 
+    STYLIZE = "stylize"
     COLOUR_TRANSFER = "colour-transfer"
 
 
-BUILT_IN_TOOLS = {Family.STYLE: [Tool.COLOUR_TRANSFER]}
-TOOL_LABELS = {Tool.COLOUR_TRANSFER: "Colour transfer"}
+BUILT_IN_TOOLS = {Family.STYLE: [Tool.STYLIZE, Tool.COLOUR_TRANSFER]}
+TOOL_LABELS = {Tool.STYLIZE: "Stylize", Tool.COLOUR_TRANSFER: "Colour transfer"}
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ def to_tensor(image: Image.Image, device: "torch.device | str" = "cpu") -> "torc
     import torch
 
     chw = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)  # a writable copy
-    return chw.unsqueeze(0).to(device=device, dtype=torch.float32).div_(255.0)
+    return chw.unsqueeze(0).to(device=device, dtype=torch.float32).div_(255.0).contiguous()
 
 
 def to_pil(tensor: "torch.Tensor") -> Image.Image:

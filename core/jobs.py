@@ -31,10 +31,12 @@ class Progress:
 
 @dataclass(frozen=True)
 class Preview:
-    """A small image to show now: the current stylization, a sample grid."""
+    """An image to show now: the current stylization, a sample grid. `on_canvas` asks front ends to show
+    it as the work in progress on the canvas rather than only as a thumbnail."""
 
     image: "Image.Image"
     caption: str = ""
+    on_canvas: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,16 @@ class JobContext:
         self._last_emit = now
         # Linear extrapolation: jobs choose steps of about equal cost.
         eta = (now - self._start) / step * (total - step) if 0 < step <= total else None
-        self._emit(Progress(step, total, dict(losses or {}), eta, stage))
+        self.emit(Progress(step, total, dict(losses or {}), eta, stage))
 
-    def preview(self, image: "Image.Image", caption: str = "") -> None:
-        self._emit(Preview(image, caption))
+    def preview(self, image: "Image.Image", caption: str = "", on_canvas: bool = False) -> None:
+        self.emit(Preview(image, caption, on_canvas))
 
     def message(self, text: str) -> None:
-        self._emit(Message(text))
+        self.emit(Message(text))
 
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
+        """Send `event` as is (a job running another job relays its events this way)."""
         if self._sink is not None:
             self._sink(event)
 

@@ -1,6 +1,7 @@
 """The main window: canvas in the middle, model picker, tools and progress in docks, menus around."""
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QStackedWidget,
     QWidget,
 )
@@ -21,14 +23,18 @@ from PySide6.QtWidgets import (
 import resources
 from core import __version__, paths
 from core.catalog import Tool, TrainedModel
-from core.errors import ImageError
+from core.checkpoints import ModelKind
+from core.errors import ImageError, UserError
 from core.images import list_images, load_image, save_image
 from core.jobs import ImageResult, Job
+from core.style.batch import BatchJob
+from core.style.settings import StyleImage
 from core.warmup import WarmUpJob
 from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker, describe_model
 from desktop.panels.colour import ColourPanel
+from desktop.panels.style import WEIGHTS_KEY, StylePanel
 from desktop.progress_panel import ProgressPanel
 from desktop.qimage import to_qimage
 from desktop.workers import JobWorker
@@ -76,6 +82,7 @@ class MainWindow(QMainWindow):
         self.picture: Picture | None = None
         self.worker: JobWorker | None = None
         self._job_source: Picture | None = None  # the picture a running job started from
+        self._job_title = ""
         self.error_box: QMessageBox | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
@@ -86,6 +93,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
 
         self.model_picker = ModelPicker(paths.models_dir())
+        self.style_panel = StylePanel(self.settings)
+        self.style_panel.stylize_requested.connect(self.stylize)
+        self.style_panel.batch_requested.connect(self.stylize_folder)
+        self.style_panel.train_requested.connect(self.train_fast_style)
+        self.style_panel.error.connect(self._on_panel_error)
         self.colour_panel = ColourPanel(self.settings)
         self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
         self.colour_panel.error.connect(self._on_panel_error)
@@ -94,6 +106,7 @@ class MainWindow(QMainWindow):
         self.model_info.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tools = QStackedWidget()
+        self.tools.addWidget(self.style_panel)
         self.tools.addWidget(self.colour_panel)
         self.tools.addWidget(self.model_info)
         self.model_picker.tool_selected.connect(self._on_tool_selected)
@@ -101,7 +114,12 @@ class MainWindow(QMainWindow):
         self.progress_panel = ProgressPanel()
 
         self._add_dock("Models", self.model_picker, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock("Tools", self.tools, Qt.DockWidgetArea.RightDockWidgetArea)
+        tools_scroll = QScrollArea()  # panels taller than a small screen scroll instead of growing the window
+        tools_scroll.setWidget(self.tools)
+        tools_scroll.setWidgetResizable(True)
+        tools_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        tools_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self._add_dock("Tools", tools_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Progress", self.progress_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.zoom_label = QLabel()
         self.device_label = QLabel("Device: …")
@@ -110,7 +128,7 @@ class MainWindow(QMainWindow):
         self._warm_up: JobWorker | None = None
         self._build_menus()
         self.undo_stack.cleanChanged.connect(self._update_title)
-        self.model_picker.select_tool(Tool.COLOUR_TRANSFER)
+        self.model_picker.select_tool(Tool.STYLIZE)
         self._restore_window()
         self._update_title()
 
@@ -198,6 +216,50 @@ class MainWindow(QMainWindow):
         if job is not None:
             self.run_job(job)
 
+    def stylize(self) -> None:
+        if self.picture is None:
+            self.show_error("No picture", "Open or drop a picture on the canvas first.")
+            return
+        make_job = self.style_panel.job_factory()
+        if make_job is not None:
+            self.run_job(make_job(self.picture.pil))
+
+    def stylize_folder(self, folder: Path) -> None:
+        """Stylize every picture in `folder` into a sibling folder "<name> stylized"."""
+        make_job = self.style_panel.job_factory()
+        if make_job is None:
+            return
+        out = folder.parent / f"{folder.name} stylized"
+        try:
+            job = BatchJob(folder, out, make_job)
+        except UserError as exc:
+            self.show_error("Cannot stylize this folder", str(exc))
+            return
+        self.statusBar().showMessage(f"Stylizing {len(job.pictures)} pictures into {out}")
+        self.run_job(job)
+
+    def train_fast_style(self) -> None:
+        styles = self.style_panel.wells.styles()
+        if not styles:
+            self.show_error("No style", "Add the style to learn first: drop a painting on the Styles box.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos to learn from")
+        if folder:
+            self.start_training(styles[0], Path(folder))
+
+    def start_training(self, style: StyleImage, photos: Path) -> None:
+        from core.style.fast import FastStyleTrainingJob
+
+        name = style.name or "style"
+        out = paths.models_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
+        try:
+            steps = self.style_panel.train_steps.value()
+            job = FastStyleTrainingJob(style.image, photos, out, steps=steps, style_name=name)
+        except UserError as exc:
+            self.show_error("Cannot train on this folder", str(exc))
+            return
+        self.run_job(job)
+
     def run_job(self, job: Job[Any]) -> None:
         """Run `job` in the background; an ImageResult lands on the canvas as an undoable change."""
         if self.worker is not None:
@@ -207,37 +269,60 @@ class MainWindow(QMainWindow):
         worker.finished.connect(self._on_job_finished)
         worker.cancelled.connect(self._on_job_cancelled)
         worker.failed.connect(self._on_job_failed)
+        worker.preview.connect(self._on_job_preview)
         worker.qthread.finished.connect(self._release_worker)
         self.progress_panel.attach(worker)
-        self.colour_panel.apply_button.setEnabled(False)
-        self.worker, self._job_source = worker, self.picture
+        self._set_busy(True)
+        self.worker, self._job_source, self._job_title = worker, self.picture, job.title
         worker.start()
 
     def _on_job_finished(self, result: object, image: QImage | None) -> None:
-        if isinstance(result, ImageResult) and image is not None and self.worker is not None:
-            source = self._job_source
-            settings = {**(source.settings if source else {}), **result.settings}
-            picture = Picture(
-                result.image,
-                image,
-                source.image if source else None,
-                settings,
-                source.name if source else "untitled",
-            )
-            self.set_picture(picture, self.worker.title)
+        if image is not None and isinstance(result, ImageResult):
+            self._keep_result(result, image)
+        elif isinstance(result, Path):  # a trained model
+            self.model_picker.refresh()
+            self.style_panel.refresh_models()
+        if self.worker is not None:
             self.statusBar().showMessage(f"{self.worker.title}: done", 5000)
 
-    def _on_job_cancelled(self, result: object) -> None:
+    def _on_job_cancelled(self, result: object, image: QImage | None) -> None:
+        if image is not None and isinstance(result, ImageResult):
+            self._keep_result(result, image)  # the latest stylization is worth keeping
+        else:
+            self.show_picture(self.picture)  # take back any live preview
+        self.model_picker.refresh()  # a cancelled training run leaves a resumable checkpoint
         self.statusBar().showMessage("Cancelled", 5000)
 
+    def _keep_result(self, result: ImageResult, image: QImage) -> None:
+        source = self._job_source
+        settings = {**(source.settings if source else {}), **result.settings}
+        before = source.image if source else None
+        name = source.name if source else "untitled"
+        self.set_picture(Picture(result.image, image, before, settings, name), self._job_title)
+
+    def _on_job_preview(self, image: QImage, caption: str, on_canvas: bool) -> None:
+        if on_canvas:
+            self.canvas.set_images(image)
+            self.statusBar().showMessage(caption)
+
     def _on_job_failed(self, message: str) -> None:
+        self.show_picture(self.picture)  # take back any live preview
         self.show_error("The job failed", message)
+
+    def _set_busy(self, busy: bool) -> None:
+        for button in (
+            self.colour_panel.apply_button,
+            self.style_panel.stylize_button,
+            self.style_panel.batch_button,
+            self.style_panel.train_button,
+        ):
+            button.setEnabled(not busy)
 
     def _release_worker(self) -> None:
         if self.worker is not None:
             self.worker.wait(CLOSE_WAIT_MS)  # `finished` is emitted just before the thread really ends
             self.worker = None
-        self.colour_panel.apply_button.setEnabled(True)
+        self._set_busy(False)
 
     def warm_up(self) -> None:
         """Import torch and pick the device in the background (separate from the job slot)."""
@@ -293,6 +378,9 @@ class MainWindow(QMainWindow):
         redo = self.undo_stack.createRedoAction(self, "&Redo")
         redo.setShortcut(QKeySequence.StandardKey.Redo)
         edit_menu.addActions([undo, redo])
+        edit_menu.addSeparator()
+        self._action(edit_menu, "Choose VGG &Weights File…", self._choose_vgg_weights)
+        self._action(edit_menu, "Use &Built-in VGG Weights", lambda: self.settings.remove(WEIGHTS_KEY))
 
         view_menu = self.menuBar().addMenu("&View")
         self._action(
@@ -336,6 +424,13 @@ class MainWindow(QMainWindow):
             self.settings.setValue("paths/open", str(Path(name).parent))
             self.open_file(Path(name))
 
+    def _choose_vgg_weights(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Choose VGG16/19 weights", "", "VGG weights (*.safetensors *.pth *.pt)"
+        )
+        if name:
+            self.settings.setValue(WEIGHTS_KEY, name)
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
@@ -367,12 +462,16 @@ class MainWindow(QMainWindow):
     # --- panels --------------------------------------------------------------------------------------
 
     def _on_tool_selected(self, tool: Tool) -> None:
-        if tool is Tool.COLOUR_TRANSFER:
-            self.tools.setCurrentWidget(self.colour_panel)
+        panels = {Tool.STYLIZE: self.style_panel, Tool.COLOUR_TRANSFER: self.colour_panel}
+        self.tools.setCurrentWidget(panels[tool])
 
     def _on_model_selected(self, model: TrainedModel) -> None:
-        self.model_info.setText(describe_model(model))
-        self.tools.setCurrentWidget(self.model_info)
+        if model.info.kind is ModelKind.FAST_STYLE:
+            self.style_panel.select_model(model)
+            self.tools.setCurrentWidget(self.style_panel)
+        else:
+            self.model_info.setText(describe_model(model))
+            self.tools.setCurrentWidget(self.model_info)
 
     # --- window state --------------------------------------------------------------------------------
 

@@ -114,8 +114,7 @@ class ProgressPanel(QWidget):
     def _on_progress(self, event: Progress) -> None:
         self.bar.setRange(0, event.total)
         self.bar.setValue(event.step)
-        parts = [event.stage] if event.stage else []
-        parts.append(f"step {event.step} of {event.total}")
+        parts = [event.stage or f"step {event.step} of {event.total}"]
         if event.eta_s is not None and event.step < event.total:
             parts.append(f"about {format_duration(event.eta_s)} left")
         if not self.pause_button.isChecked():
@@ -124,7 +123,7 @@ class ProgressPanel(QWidget):
             self.plot.add(event.step, dict(event.losses))
             self.plot.show()
 
-    def _on_preview(self, image: QImage, caption: str) -> None:
+    def _on_preview(self, image: QImage, caption: str, on_canvas: bool) -> None:
         pixmap = QPixmap.fromImage(image).scaled(
             self.preview.size() * self.devicePixelRatioF(),
             Qt.AspectRatioMode.KeepAspectRatio,
@@ -138,7 +137,7 @@ class ProgressPanel(QWidget):
     def _on_finished(self, result: object, image: object) -> None:
         self._end(f"Finished in {format_duration(time.monotonic() - self._started)}.", done=True)
 
-    def _on_cancelled(self, result: object) -> None:
+    def _on_cancelled(self, result: object, image: object) -> None:
         self._end("Cancelled.")
 
     def _on_failed(self, text: str) -> None:

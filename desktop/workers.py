@@ -15,17 +15,18 @@ log = logging.getLogger(__name__)
 class JobWorker(QObject):
     """Runs `job` on its own QThread. Signals arrive in the GUI thread (queued connections).
 
-    Exactly one of `finished(result, qimage)`, `cancelled(result_or_None)` or `failed(message)` ends a
-    run; `qimage` is the picture of an ImageResult, converted here like previews (None otherwise).
+    Exactly one of `finished(result, qimage)`, `cancelled(result_or_None, qimage)` or `failed(message)`
+    ends a run; `qimage` is the picture of an ImageResult, converted here like previews (None otherwise).
+    A cancelled job may still have a result worth keeping (the latest stylization).
     `qthread.finished` follows once the thread stops, and only then may the worker be released.
     Converting pictures here keeps that work (~100 ms for 24 MP) off the GUI thread.
     """
 
     progress = Signal(object)  # core.jobs.Progress
-    preview = Signal(object, str)  # QImage, caption
+    preview = Signal(object, str, bool)  # QImage, caption, show on the canvas
     message = Signal(str)
     finished = Signal(object, object)
-    cancelled = Signal(object)
+    cancelled = Signal(object, object)
     failed = Signal(str)
 
     def __init__(self, job: Job[Any]) -> None:
@@ -68,11 +69,9 @@ class JobWorker(QObject):
             log.exception("job %r failed", self.job.title)
             self.failed.emit(user_message(exc))
         else:
-            if outcome.cancelled:
-                self.cancelled.emit(outcome.result)
-            else:
-                image = outcome.result.image if isinstance(outcome.result, ImageResult) else None
-                self.finished.emit(outcome.result, to_qimage(image) if image is not None else None)
+            image = outcome.result.image if isinstance(outcome.result, ImageResult) else None
+            qimage = to_qimage(image) if image is not None else None
+            (self.cancelled if outcome.cancelled else self.finished).emit(outcome.result, qimage)
         finally:
             # Called directly (quit is thread-safe): a queued call would wait for the GUI thread,
             # which may itself be blocked in wait() while the window closes.
@@ -82,6 +81,6 @@ class JobWorker(QObject):
         if isinstance(event, Progress):
             self.progress.emit(event)
         elif isinstance(event, Preview):
-            self.preview.emit(to_qimage(event.image), event.caption)
+            self.preview.emit(to_qimage(event.image), event.caption, event.on_canvas)
         elif isinstance(event, Message):
             self.message.emit(event.text)

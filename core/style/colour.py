@@ -23,7 +23,7 @@ from PIL import Image
 
 from core.errors import UserError
 from core.images import from_array, to_array
-from core.jobs import ImageResult, JobContext
+from core.jobs import ImageResult, JobContext, run_job
 
 ColourMode = Literal["reinhard", "covariance", "luminance"]
 COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
@@ -159,3 +159,33 @@ def _bands(image: Image.Image) -> list[tuple[int, int]]:
     """Row ranges [top, bottom) of about BAND_PIXELS each."""
     rows = max(1, BAND_PIXELS // max(1, image.width))
     return [(top, min(top + rows, image.height)) for top in range(0, image.height, rows)]
+
+
+# YIQ (NTSC): Y is luminance, I and Q carry the colour; Gatys et al. (2016) transfer luminance only in it.
+_RGB_TO_YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]],
+    dtype=np.float32,
+)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
+
+KeepColours = Literal["off", "luminance", "match"]
+
+
+def preserve_colours(stylized: Image.Image, content: Image.Image, mode: KeepColours) -> Image.Image:
+    """Give a stylization back the content's colours (Gatys, Bethge, Hertzmann, Shechtman 2016).
+
+    "luminance": the stylization's luminance (Y of YIQ) with the content's chroma (I, Q).
+    "match": recolour the stylization with the content's full colour covariance (a colour-transfer pass).
+    """
+    if mode == "off":
+        return stylized
+    if content.size != stylized.size:
+        content = content.resize(stylized.size, Image.Resampling.LANCZOS)
+    if mode == "match":
+        result = run_job(ColourTransferJob(stylized, content, "covariance")).result
+        assert result is not None  # only a token's holder can cancel, and this run has none
+        return result.image
+    luma = to_array(stylized) @ _RGB_TO_YIQ[0]
+    yiq = to_array(content) @ _RGB_TO_YIQ.T
+    yiq[..., 0] = luma
+    return from_array(yiq @ _YIQ_TO_RGB.T)

@@ -7,6 +7,7 @@ import pytest
 
 from core.cli import main
 from core.images import load_image, read_metadata
+from tests.conftest import SHARED_DATA, gradient_image
 
 
 def test_colour_transfer_writes_the_result(
@@ -71,3 +72,61 @@ def test_models_and_devices_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "No trained models" in capsys.readouterr().err
     assert main(["devices"]) == 0
     assert "auto -> " in capsys.readouterr().out
+
+
+STYLE = SHARED_DATA / "styles" / "starry_night.jpg"
+
+
+def test_stylize_one_picture_with_two_blended_styles(
+    photo_file: Path, tmp_path: Path, vgg_file: Path
+) -> None:
+    out = tmp_path / "styled.jpg"
+    mondrian = SHARED_DATA / "styles" / "mondrian.jpg"
+    code = main(
+        ["stylize", str(photo_file), "--style", str(STYLE), "--style", str(mondrian),
+         "--style-weight", "0.7", "--size", "96", "--iterations", "8", "--scales", "1", "--keep-colors",
+         "--vgg-weights", str(vgg_file), "-o", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    metadata = read_metadata(out)
+    assert metadata["styles"] == [
+        {"name": "starry_night", "weight": 0.7},
+        {"name": "mondrian", "weight": 1.0},
+    ]
+    assert metadata["keep_colours"] == "luminance"
+    assert max(load_image(out).size) == 96
+
+
+def test_stylize_a_folder_writes_one_output_per_picture(tmp_path: Path, vgg_file: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.jpg"):
+        gradient_image().save(folder / name)
+    (folder / "junk.png").write_text("x")
+    code = main(
+        ["stylize", str(folder), "--style", str(STYLE), "--size", "64", "--iterations", "3", "--scales", "1",
+         "--vgg-weights", str(vgg_file), "-o", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+
+
+def test_stylize_bad_input(photo_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "o.png")
+    assert (
+        main(["stylize", str(photo_file), "--style", str(photo_file.with_name("none.jpg")), "-o", out]) == 1
+    )
+    assert "none.jpg does not exist" in capsys.readouterr().err
+    assert main(["stylize", str(photo_file), "-o", out]) == 1
+    assert "at least one --style" in capsys.readouterr().err
+    assert main(["stylize", str(photo_file), "--method", "fast", "-o", out]) == 1
+    assert "needs --model" in capsys.readouterr().err
+    corrupt = tmp_path / "net.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    assert main(["stylize", str(photo_file), "--method", "fast", "--model", str(corrupt), "-o", out]) == 1
+    assert "not a Neural Easel checkpoint" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["stylize", str(empty), "--style", str(STYLE), "-o", str(tmp_path / "x")]) == 1
+    assert "holds no pictures" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()

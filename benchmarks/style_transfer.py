@@ -1,0 +1,225 @@
+"""Style-transfer speed and memory, with reference points measured in the same run.
+
+    python -m benchmarks.style_transfer [--quick] [--skip-memory]
+
+Prints, with the device:
+- Gatys: seconds per L-BFGS iteration at 256/512/1024 px with our pipeline (VGG from the offline
+  package, relative losses), beside a plain single-scale Gatys loop on torchvision's VGG19 (Gatys'
+  layers, weights not needed for timing);
+- time to reach a fixed style loss at 512 px: single scale vs coarse-to-fine (the target is the style
+  loss single-scale reaches after --target-iterations iterations);
+- fast network: ms per image at 512/1024/2048 px through FastStyleJob, beside a bare forward pass of the
+  same TransformerNet shape as pytorch/examples (about 1.7M parameters);
+- peak memory (max RSS of a fresh process) of a 3840 x 2160 stylization: Gatys tiled (one iteration per
+  tile) and the fast network tiled.
+The content and style are from ../shared/data (tests and benchmarks only).
+"""
+
+import argparse
+import dataclasses
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from core.devices import describe, pick_device
+from core.features import load_features
+from core.images import load_image
+from core.jobs import CancelToken, Event, Progress, run_job
+from core.style.gatys import GatysJob
+from core.style.settings import GatysSettings, StyleImage
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CONTENT = DATA / "content" / "tubingen.jpg"
+STYLE = DATA / "styles" / "starry_night.jpg"
+
+
+def resized(path: Path, side: int) -> Image.Image:
+    image = load_image(path)
+    scale = side / max(image.size)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+
+
+def gatys_seconds_per_iteration(side: int, iterations: int, device: str) -> float:
+    settings = GatysSettings(
+        size=side, iterations=iterations + 1, scales=1, device=device, preview_every=10**6
+    )
+    stamps: list[float] = []
+    run_job(
+        GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings),
+        lambda e: stamps.append(time.perf_counter()) if isinstance(e, Progress) else None,
+    )
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)  # from the first step on: no loading or targets
+
+
+def plain_gatys_seconds_per_iteration(side: int, iterations: int, device: torch.device) -> float:
+    """The textbook loop: torchvision VGG19, max pooling, MSE content and Gram losses, L-BFGS."""
+    import torchvision
+
+    vgg = torchvision.models.vgg19().features.to(device).eval().requires_grad_(False)
+    style_ids, content_id = [1, 6, 11, 20, 29], 22  # relu1_1 ... relu5_1, relu4_2
+
+    def activations(x: torch.Tensor) -> dict[int, torch.Tensor]:
+        out = {}
+        for i, layer in enumerate(vgg[:30]):
+            x = layer(x)
+            out[i] = x
+        return out
+
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        c = f.shape[1]
+        flat = f.reshape(c, -1)
+        return flat @ flat.T / flat.numel()
+
+    content = torch.rand(1, 3, side * 3 // 4, side, device=device)
+    style = torch.rand(1, 3, side * 3 // 4, side, device=device)
+    with torch.no_grad():
+        targets = {i: gram(f) for i, f in activations(style).items() if i in style_ids}
+        content_target = activations(content)[content_id]
+    image = content.clone().requires_grad_(True)
+    optimiser: torch.optim.Optimizer = torch.optim.LBFGS([image], max_iter=1)
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        feats = activations(image)
+        loss = torch.nn.functional.mse_loss(feats[content_id], content_target)
+        loss = loss + 1e3 * sum(torch.nn.functional.mse_loss(gram(feats[i]), targets[i]) for i in style_ids)
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    optimiser.step(closure)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    for _ in range(iterations):
+        optimiser.step(closure)  # type: ignore[arg-type]
+    return (time.perf_counter() - start) / iterations
+
+
+def time_to_style_loss(settings: GatysSettings, target: float) -> tuple[float, int]:
+    """Seconds and iterations until the finest scale's style loss is at or below `target`."""
+    token, start = CancelToken(), time.perf_counter()
+    reached: list[float] = []
+    finest = f"Scale {len(settings.schedule())} of"
+
+    def sink(event: Event) -> None:
+        finest_loss = isinstance(event, Progress) and event.stage.startswith(finest) and event.losses
+        if finest_loss and event.losses["style"] <= target and not reached:  # type: ignore[union-attr]
+            reached.append(time.perf_counter() - start)
+            token.cancel()
+
+    outcome = run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings), sink, token)
+    done = outcome.result.settings["iterations_done"] if outcome.result else 0
+    return (reached[0] if reached else float("nan")), done
+
+
+def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tuple[float, float]:
+    from core.style.fast import FastStyleJob, load_transformer
+
+    content = resized(CONTENT, side)
+    run_job(FastStyleJob(content, model, device=device, tile=4096))  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run_job(FastStyleJob(content, model, device=device, tile=4096))
+    ours = (time.perf_counter() - start) / repeats * 1000
+    net, _ = load_transformer(model)
+    net = net.to(device).eval()
+    x = torch.rand(1, 3, content.height, content.width, device=device)
+    with torch.inference_mode():
+        net(x)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            net(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+    return ours, (time.perf_counter() - start) / repeats * 1000
+
+
+MEMORY_CHILD = """
+import resource, sys
+from core.images import load_image
+from core.jobs import run_job
+kind, model, device = sys.argv[1], sys.argv[2], sys.argv[3]
+content = load_image(sys.argv[4]).resize((3840, 2160))
+if kind == "gatys":
+    from core.style.gatys import GatysJob
+    from core.style.settings import GatysSettings, StyleImage
+    style = load_image(sys.argv[5])
+    settings = GatysSettings(size=3840, iterations=1, scales=1, device=device)
+    job = GatysJob(content, [StyleImage(style)], settings)
+else:
+    from core.style.fast import FastStyleJob
+    job = FastStyleJob(content, model, device=device)
+run_job(job)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+"""
+
+
+def peak_memory_gib(kind: str, model: Path, device: str) -> float:
+    args = [sys.executable, "-c", MEMORY_CHILD, kind, str(model), device, str(CONTENT), str(STYLE)]
+    return float(subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and iterations")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--target-iterations", type=int, default=100)
+    parser.add_argument("--coarse-iterations", type=int, default=100, help="coarsest scale (128 px)")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    print(
+        f"device: {describe(device)}; {platform.processor() or platform.machine()}; torch {torch.__version__}"
+    )
+    print(f"feature network: {load_features().source}")
+    sides = (256, 512) if args.quick else (256, 512, 1024)
+    iterations = 3 if args.quick else 5
+
+    for side in sides:
+        ours = gatys_seconds_per_iteration(side, iterations, str(device))
+        plain = plain_gatys_seconds_per_iteration(side, iterations, device)
+        print(f"Gatys {side} px: {ours:.2f} s/iteration (ours) | {plain:.2f} s (plain, torchvision VGG19)")
+
+    target_its = 30 if args.quick else args.target_iterations
+    single = GatysSettings(size=512, iterations=target_its, scales=1, device=str(device), preview_every=1)
+    outcome = run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], single))
+    assert outcome.result is not None
+    target = outcome.result.settings["losses"]["style"]
+    # The same run again, stopped when it reaches its own final loss: so both timings include the same
+    # set-up (VGG load, style targets) and the comparison is like for like.
+    t_single, n_single = time_to_style_loss(dataclasses.replace(single, iterations=2 * target_its), target)
+    coarse = dataclasses.replace(single, iterations=args.coarse_iterations, scales=3)
+    t_coarse, n_coarse = time_to_style_loss(coarse, target)
+    print(
+        f"time to style loss {target:.4f} at 512 px: single scale {t_single:.1f} s ({n_single} iterations), "
+        f"coarse-to-fine {t_coarse:.1f} s ({n_coarse} iterations over {coarse.schedule()}): "
+        f"{t_coarse / t_single:.2f} of the single-scale time"
+    )
+
+    from core.checkpoints import ModelKind, save_checkpoint
+    from core.style.fast import ARCH, TransformerNet
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = Path(folder) / "bench.safetensors"
+        net = TransformerNet()
+        params = sum(p.numel() for p in net.parameters())
+        save_checkpoint(model, net.state_dict(), kind=ModelKind.FAST_STYLE, arch=ARCH)
+        for side in (512, 1024) if args.quick else (512, 1024, 2048):
+            ours, bare = fast_ms_per_image(side, model, str(device), 2 if args.quick else 3)
+            print(
+                f"fast network {side} px: {ours:.0f} ms/image (FastStyleJob) | {bare:.0f} ms "
+                f"(bare forward, {params / 1e6:.2f}M params)"
+            )
+        if not args.skip_memory:
+            for kind in ("gatys", "fast"):
+                print(f"peak memory 3840 x 2160, {kind}: {peak_memory_gib(kind, model, str(device)):.2f} GiB")
+    print(f"this process: max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Style transfer by optimisation (Gatys, Ecker, Bethge, "Image Style Transfer Using Convolutional Neural
+Networks", CVPR 2016), coarse-to-fine and tiled so it reaches 4K in a fixed memory budget.
+
+The picture's pixels are optimised so that its VGG activations keep the content image's (relu4_2) while
+its Gram matrices match the style images' (relu1_1 ... relu5_1), with total variation for smoothness:
+
+    loss = CONTENT_WEIGHT * L_content + strength * STYLE_WEIGHT * L_style + smoothing * TV_WEIGHT * L_tv
+
+Coarse-to-fine: the first scale starts from the content (or noise) at 1/2^(n-1) of the size; each finer
+scale starts from the previous result upsampled and runs half as many iterations, since it only has to
+add detail. A finest scale larger than `tile` is optimised tile by tile (overlapping, feathered), each
+tile against the same global style targets, so memory depends on the tile, not the picture.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from core.devices import pick_device
+from core.errors import UserError
+from core.features import VGGFeatures, load_features
+from core.images import to_pil, to_tensor
+from core.jobs import ImageResult, JobCancelled, JobContext
+from core.style.colour import ColourTransferJob, KeepColours, preserve_colours
+from core.style.losses import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    blend_grams,
+    content_loss,
+    gram,
+    style_loss,
+    total_variation,
+)
+from core.style.settings import GatysSettings, StyleImage
+from core.style.tiles import map_tiles, plan_tiles
+
+# Relative losses (core.style.losses) make these independent of the VGG source and the image size.
+CONTENT_WEIGHT = 1.0
+STYLE_WEIGHT = 10.0
+TV_WEIGHT = 0.02
+TILE_OVERLAP = 96
+
+
+@dataclass
+class _Run:
+    """Shared state of one optimisation: targets, counters and the latest complete picture."""
+
+    ctx: JobContext
+    net: VGGFeatures
+    settings: GatysSettings
+    device: torch.device
+    work_total: int  # progress in units of pixels optimised per iteration / 1024: ETA stays honest
+    style_targets: dict[str, Tensor] = field(default_factory=dict)
+    work_done: int = 0
+    iterations_done: int = 0
+    latest: Tensor | None = None
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+class GatysJob:
+    title = "Stylize (optimise)"
+
+    def __init__(self, content: Image.Image, styles: Sequence[StyleImage], settings: GatysSettings) -> None:
+        if not styles:
+            raise UserError("Add at least one style image.")
+        if sum(s.weight for s in styles) <= 0:
+            raise UserError("At least one style needs a weight above zero.")
+        if settings.size < 64 or settings.size > 8192:
+            raise UserError(f"Output size must be between 64 and 8192 px, not {settings.size}.")
+        self.content, self.styles, self.settings = content, list(styles), settings
+
+    def run(self, ctx: JobContext) -> ImageResult:
+        s = self.settings
+        device = pick_device(s.device)
+        loaded = load_features(s.weights_file)
+        ctx.message(f"Feature network: {loaded.source}. Device: {device}.")
+        schedule = s.schedule()
+        sizes = [_resize_long(self.content, side).size for side, _ in schedule]
+        work = sum(_work(h, w, s.tile) * its for (w, h), (_, its) in zip(sizes, schedule, strict=True))
+        run = _Run(ctx, loaded.net.to(device), s, device, work_total=work)
+        styles = self._styles_to_use()
+        image: Tensor | None = None
+        try:
+            for level, ((side, iterations), (width, height)) in enumerate(
+                zip(schedule, sizes, strict=True), 1
+            ):
+                content = to_tensor(_resize_long(self.content, side), device)
+                run.style_targets = self._style_targets(run.net, styles, side, device)
+                start = self._first_image(content) if image is None else _resize(image, height, width)
+                stage = f"Scale {level} of {len(schedule)} ({width} x {height} px)"
+                if side > s.tile:
+                    pair = torch.cat([start, content], dim=1).cpu()  # (1, 6, H, W): tiles carry both
+                    optimise_tile = partial(_optimise_pair, run, iterations=iterations, stage=stage)
+                    image = map_tiles(optimise_tile, pair, s.tile, TILE_OVERLAP, ctx.stop_requested).to(
+                        device
+                    )
+                else:
+                    image = _optimise(run, start, content, iterations, stage)
+                run.latest = image
+        except JobCancelled:
+            pass  # keep the latest complete picture
+        if run.latest is None:
+            raise JobCancelled  # cancelled before the first scale finished: nothing to keep
+        width, height = sizes[-1]  # a run cancelled at a coarser scale still delivers the size asked for
+        picture = preserve_colours(
+            to_pil(_resize(run.latest, height, width)), self.content, _post(s.keep_colours)
+        )
+        record = {"operation": "stylize", "method": "optimise", **asdict(s)}
+        record |= {"iterations_done": run.iterations_done, "feature_network": loaded.source}
+        record |= {"styles": [{"name": st.name, "weight": st.weight} for st in self.styles]}
+        record |= {"losses": run.last_losses}
+        return ImageResult(picture, record)
+
+    def _styles_to_use(self) -> list[StyleImage]:
+        """The style images, recoloured with the content's colours when "match" keeps colours (Gatys et al.
+        2016, colour histogram matching)."""
+        if self.settings.keep_colours != "match":
+            return self.styles
+        return [
+            StyleImage(
+                ColourTransferJob(st.image, self.content, "covariance").run(JobContext()).image, st.weight
+            )
+            for st in self.styles
+        ]
+
+    def _first_image(self, content: Tensor) -> Tensor:
+        if self.settings.init == "content":
+            return content
+        noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(self.settings.seed))
+        return noise.to(content.device)
+
+    def _style_targets(
+        self, net: VGGFeatures, styles: Sequence[StyleImage], side: int, device: torch.device
+    ) -> dict[str, Tensor]:
+        """Blended Gram targets with the style images scaled to `style_scale` times the output's size."""
+        style_side = max(32, round(side * self.settings.style_scale))
+        grams = []
+        with torch.no_grad():
+            for style in styles:
+                feats = net(to_tensor(_resize_long(style.image, style_side), device), STYLE_LAYERS)
+                grams.append({layer: gram(f) for layer, f in feats.items()})
+        return blend_grams(grams, [st.weight for st in styles])
+
+
+def _optimise_pair(run: _Run, pair: Tensor, iterations: int, stage: str) -> Tensor:
+    """A tile of (picture, content) stacked on channels, (1, 6, h, w) -> the optimised picture tile."""
+    return _optimise(run, pair[:, :3].to(run.device), pair[:, 3:].to(run.device), iterations, stage)
+
+
+def _optimise(run: _Run, start: Tensor, content: Tensor, iterations: int, stage: str) -> Tensor:
+    """Optimise the pixels of `start` (1, 3, H, W) for `iterations` steps; returns the result in [0, 1]."""
+    s, ctx = run.settings, run.ctx
+    with torch.no_grad():
+        content_targets = run.net(content, CONTENT_LAYERS)
+    image = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    style_weight, tv_weight = STYLE_WEIGHT * s.style_strength, TV_WEIGHT * s.smoothing
+    losses: dict[str, Tensor] = {}
+
+    def closure() -> Tensor:
+        optimiser.zero_grad()
+        feats = run.net(image, (*CONTENT_LAYERS, *STYLE_LAYERS))
+        losses["content"] = content_loss(feats, content_targets)
+        losses["style"] = style_loss(feats, run.style_targets)
+        losses["tv"] = total_variation(image)
+        total = CONTENT_WEIGHT * losses["content"] + style_weight * losses["style"] + tv_weight * losses["tv"]
+        total.backward()  # type: ignore[no-untyped-call]
+        losses["total"] = total
+        return total
+
+    optimiser: torch.optim.Optimizer = (
+        torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50)
+        if s.optimiser == "lbfgs"
+        else torch.optim.Adam([image], lr=0.02)
+    )
+    for i in range(1, iterations + 1):
+        if ctx.stop_requested():
+            raise JobCancelled
+        optimiser.step(closure)  # type: ignore[arg-type]
+        if s.optimiser == "adam":
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        run.iterations_done += 1
+        run.work_done += max(1, image.shape[-1] * image.shape[-2] // 1024)
+        report = i == iterations or i % s.preview_every == 0
+        if report:  # .item() syncs with the device: only when reporting
+            run.last_losses = {name: float(value.detach()) for name, value in losses.items()}
+            if not math.isfinite(run.last_losses["total"]):
+                raise UserError("The optimisation diverged (the loss became NaN): lower the style strength.")
+        ctx.progress(
+            run.work_done, run.work_total, run.last_losses, stage=f"{stage} · iteration {i} of {iterations}"
+        )
+        if i % s.preview_every == 0:
+            preview = to_pil(image.detach())
+            ctx.preview(preview, f"{stage}, iteration {i}", on_canvas=True)
+    return image.detach().clamp(0, 1)
+
+
+def _work(height: int, width: int, tile: int) -> int:
+    """Progress units of one iteration over a height x width picture (see _Run.work_total)."""
+    if max(height, width) <= tile:
+        return max(1, height * width // 1024)
+    tiles = plan_tiles(height, width, tile, TILE_OVERLAP)
+    return sum(max(1, t.height * t.width // 1024) for t in tiles)
+
+
+def _resize(image: Tensor, height: int, width: int) -> Tensor:
+    if image.shape[-2:] == (height, width):
+        return image
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _post(mode: KeepColours) -> KeepColours:
+    """ "match" recolours the style images up front; only "luminance" acts on the result."""
+    return "luminance" if mode == "luminance" else "off"
+
+
+def _resize_long(image: Image.Image, side: int) -> Image.Image:
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)

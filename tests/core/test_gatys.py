@@ -1,0 +1,146 @@
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.errors import UserError
+from core.features import load_features
+from core.images import load_image, to_array, to_tensor
+from core.jobs import CancelToken, Event, Preview, Progress, run_job
+from core.style.colour import _RGB_TO_YIQ
+from core.style.gatys import GatysJob
+from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss
+from core.style.settings import GatysSettings, StyleImage
+from tests.conftest import SHARED_DATA
+
+CONTENT = load_image(SHARED_DATA / "content" / "tubingen.jpg").resize((128, 96))
+STYLE = load_image(SHARED_DATA / "styles" / "starry_night.jpg").resize((128, 101))
+
+
+@pytest.fixture
+def quick(vgg_file: Path) -> GatysSettings:
+    return GatysSettings(size=128, iterations=25, scales=1, weights_file=str(vgg_file), preview_every=5)
+
+
+def losses(image: Image.Image, vgg_file: Path) -> tuple[float, float]:
+    """(style loss against STYLE, content loss against CONTENT) of `image`, measured with the same net."""
+    net = load_features(vgg_file).net
+    with torch.no_grad():
+        style_targets = {k: gram(v) for k, v in net(to_tensor(STYLE), STYLE_LAYERS).items()}
+        content_targets = net(to_tensor(CONTENT), CONTENT_LAYERS)
+        feats = net(to_tensor(image), (*STYLE_LAYERS, *CONTENT_LAYERS))
+    return float(style_loss(feats, style_targets)), float(content_loss(feats, content_targets))
+
+
+def stylize(settings: GatysSettings, **changes: object) -> Image.Image:
+    outcome = run_job(
+        GatysJob(CONTENT, [StyleImage(STYLE, 1.0, "starry")], dataclasses.replace(settings, **changes))
+    )
+    assert outcome.result is not None
+    return outcome.result.image
+
+
+def test_a_short_run_takes_on_the_style_and_keeps_the_content(quick: GatysSettings, vgg_file: Path) -> None:
+    before_style, _ = losses(CONTENT, vgg_file)
+    events: list[Event] = []
+    outcome = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], quick), events.append)
+    assert outcome.result is not None
+    after_style, after_content = losses(outcome.result.image, vgg_file)
+    assert after_style < before_style / 5
+    assert after_content < 1.5  # relative error: the picture is still recognisable, not replaced
+    assert outcome.result.image.size == CONTENT.size
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert len(previews) == 5
+    assert all(p.on_canvas for p in previews)
+    last = [e for e in events if isinstance(e, Progress)][-1]
+    assert last.step == last.total
+    assert outcome.result.settings["iterations_done"] == 25
+    assert set(last.losses) == {"content", "style", "tv", "total"}
+    assert outcome.result.settings["method"] == "optimise"
+
+
+def test_adam_and_noise_start_also_work_and_a_seed_repeats(quick: GatysSettings, vgg_file: Path) -> None:
+    noisy = dict(init="noise", optimiser="adam", iterations=30)
+    first, second = stylize(quick, **noisy), stylize(quick, **noisy)
+    assert np.array_equal(np.asarray(first), np.asarray(second))
+    assert not np.array_equal(np.asarray(first), np.asarray(stylize(quick, **noisy, seed=1)))
+    assert losses(first, vgg_file)[0] < losses(CONTENT, vgg_file)[0]
+
+
+def test_coarse_to_fine_schedule(quick: GatysSettings) -> None:
+    settings = dataclasses.replace(quick, size=1024, iterations=200, scales=3)
+    assert settings.schedule() == [(256, 200), (512, 100), (1024, 50)]
+    assert dataclasses.replace(quick, size=200, scales=4).schedule() == [(200, 25)]  # never below 128 px
+    result = stylize(quick, size=160, scales=2, iterations=10)
+    assert max(result.size) == 160
+
+
+def test_keep_colours_keeps_the_contents_chroma(quick: GatysSettings) -> None:
+    def chroma_error(image: Image.Image) -> float:
+        iq = lambda im: to_array(im) @ _RGB_TO_YIQ[1:].T  # noqa: E731
+        return float(np.abs(iq(image) - iq(CONTENT)).mean())
+
+    plain = chroma_error(stylize(quick))
+    assert chroma_error(stylize(quick, keep_colours="luminance")) < plain / 4
+    assert chroma_error(stylize(quick, keep_colours="match")) < plain
+
+
+def test_style_weights_blend(quick: GatysSettings, vgg_file: Path) -> None:
+    """A style with weight 0 has no say: the blend equals the other style alone."""
+    other = Image.new("RGB", STYLE.size, (200, 40, 40))
+    alone = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], quick)).result
+    blended = run_job(GatysJob(CONTENT, [StyleImage(STYLE, 2.0), StyleImage(other, 0.0)], quick)).result
+    assert alone is not None
+    assert blended is not None
+    np.testing.assert_allclose(np.asarray(alone.image), np.asarray(blended.image), atol=2)
+
+
+def test_tiled_finest_scale_has_no_seams(quick: GatysSettings) -> None:
+    settings = dataclasses.replace(quick, size=320, scales=2, iterations=16, tile=224)
+    events: list[Event] = []
+    outcome = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], settings), events.append)
+    assert outcome.result is not None
+    result = to_array(outcome.result.image)
+    assert result.shape == (240, 320, 3)
+    last = [e for e in events if isinstance(e, Progress)][-1]
+    assert last.step == last.total
+    assert outcome.result.settings["iterations_done"] == 16 + 8 * 4  # a 2 x 2 grid of tiles at the finest
+    # Column-to-column steps on the seam band are no larger than elsewhere in the picture.
+    steps = np.abs(np.diff(result, axis=1)).mean(axis=(0, 2))
+    seam = steps[96:224].max()  # the overlap of the two tile columns
+    assert seam < 2.5 * np.median(steps)
+
+
+def test_cancel_keeps_the_latest_picture_at_full_size(quick: GatysSettings) -> None:
+    token = CancelToken()
+
+    def sink(event: Event) -> None:
+        if isinstance(event, Progress) and "Scale 2" in event.stage:
+            token.cancel()
+
+    settings = dataclasses.replace(quick, size=256, scales=2, iterations=10)
+    outcome = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], settings), sink, token)
+    assert outcome.cancelled
+    assert outcome.result is not None
+    assert outcome.result.image.size == (256, 192)
+    assert outcome.result.settings["iterations_done"] == 11  # scale 1 and the first step of scale 2
+
+
+def test_cancel_before_anything_is_done(quick: GatysSettings) -> None:
+    token = CancelToken()
+    token.cancel()
+    outcome = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], quick), None, token)
+    assert outcome.cancelled
+    assert outcome.result is None
+
+
+def test_bad_requests_are_refused(quick: GatysSettings) -> None:
+    with pytest.raises(UserError, match="at least one style"):
+        GatysJob(CONTENT, [], quick)
+    with pytest.raises(UserError, match="weight above zero"):
+        GatysJob(CONTENT, [StyleImage(STYLE, 0.0)], quick)
+    with pytest.raises(UserError, match="between 64 and 8192"):
+        GatysJob(CONTENT, [StyleImage(STYLE)], dataclasses.replace(quick, size=10_000))
