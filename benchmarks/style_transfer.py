@@ -10,7 +10,7 @@ Prints, with the device:
   loss single-scale reaches after --target-iterations iterations);
 - fast network: ms per image at 512/1024/2048 px through FastStyleJob, beside a bare forward pass of the
   same TransformerNet shape as pytorch/examples (about 1.7M parameters);
-- peak memory (max RSS of a fresh process) of a 3840 x 2160 stylization: Gatys tiled (one iteration per
+- peak memory (VmHWM of a fresh process, Linux) of a 3840 x 2160 stylization: Gatys tiled (one iteration per
   tile) and the fast network tiled.
 The content and style are from ../shared/data (tests and benchmarks only).
 """
@@ -100,8 +100,9 @@ def plain_gatys_seconds_per_iteration(side: int, iterations: int, device: torch.
     return (time.perf_counter() - start) / iterations
 
 
-def time_to_style_loss(settings: GatysSettings, target: float) -> tuple[float, int]:
-    """Seconds and iterations until the finest scale's style loss is at or below `target`."""
+def time_to_style_loss(settings: GatysSettings, target: float) -> tuple[float, int, float]:
+    """Seconds and iterations until the finest scale's style loss is at or below `target` (NaN seconds if it
+    never gets there), and the last style loss seen."""
     token, start = CancelToken(), time.perf_counter()
     reached: list[float] = []
     finest = f"Scale {len(settings.schedule())} of"
@@ -113,8 +114,9 @@ def time_to_style_loss(settings: GatysSettings, target: float) -> tuple[float, i
             token.cancel()
 
     outcome = run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings), sink, token)
-    done = outcome.result.settings["iterations_done"] if outcome.result else 0
-    return (reached[0] if reached else float("nan")), done
+    assert outcome.result is not None
+    done, last = outcome.result.settings["iterations_done"], outcome.result.settings["losses"]["style"]
+    return (reached[0] if reached else float("nan")), done, last
 
 
 def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tuple[float, float]:
@@ -140,7 +142,7 @@ def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tupl
 
 
 MEMORY_CHILD = """
-import resource, sys
+import sys
 from core.images import load_image
 from core.jobs import run_job
 kind, model, device = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -155,7 +157,9 @@ else:
     from core.style.fast import FastStyleJob
     job = FastStyleJob(content, model, device=device)
 run_job(job)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+# VmHWM: this process's own peak. ru_maxrss would also count the parent's peak, inherited across fork.
+with open("/proc/self/status") as status:
+    print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 2**20)
 """
 
 
@@ -192,14 +196,17 @@ def main() -> None:
     target = outcome.result.settings["losses"]["style"]
     # The same run again, stopped when it reaches its own final loss: so both timings include the same
     # set-up (VGG load, style targets) and the comparison is like for like.
-    t_single, n_single = time_to_style_loss(dataclasses.replace(single, iterations=2 * target_its), target)
-    coarse = dataclasses.replace(single, iterations=args.coarse_iterations, scales=3)
-    t_coarse, n_coarse = time_to_style_loss(coarse, target)
+    t_single, n_single, _ = time_to_style_loss(dataclasses.replace(single, iterations=2 * target_its), target)
     print(
-        f"time to style loss {target:.4f} at 512 px: single scale {t_single:.1f} s ({n_single} iterations), "
-        f"coarse-to-fine {t_coarse:.1f} s ({n_coarse} iterations over {coarse.schedule()}): "
-        f"{t_coarse / t_single:.2f} of the single-scale time"
+        f"time to style loss {target:.4f} at 512 px, single scale: {t_single:.1f} s ({n_single} iterations)"
     )
+    for coarsest in (args.coarse_iterations, 2 * args.coarse_iterations):
+        coarse = dataclasses.replace(single, iterations=coarsest, scales=3)
+        t_coarse, n_coarse, last = time_to_style_loss(coarse, target)
+        print(
+            f"  coarse-to-fine {coarse.schedule()}: {t_coarse:.1f} s ({t_coarse / t_single:.2f} of single "
+            f"scale; {n_coarse} iterations; last style loss {last:.4f})"
+        )
 
     from core.checkpoints import ModelKind, save_checkpoint
     from core.style.fast import ARCH, TransformerNet

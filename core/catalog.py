@@ -40,10 +40,19 @@ class Tool(StrEnum):
 
     STYLIZE = "stylize"
     COLOUR_TRANSFER = "colour-transfer"
+    TRAIN_GAN = "train-gan"
 
 
-BUILT_IN_TOOLS = {Family.STYLE: [Tool.STYLIZE, Tool.COLOUR_TRANSFER]}
-TOOL_LABELS = {Tool.STYLIZE: "Stylize", Tool.COLOUR_TRANSFER: "Colour transfer"}
+# Built-in data sets, by the name the CLI and the settings use (core.data.open_data_set reads them).
+FASHION_MNIST = "fashion-mnist"
+TORCHVISION_PREFIX = "torchvision:"  # "torchvision:CIFAR10": a torchvision data set, downloaded once
+
+BUILT_IN_TOOLS = {Family.STYLE: [Tool.STYLIZE, Tool.COLOUR_TRANSFER], Family.GAN: [Tool.TRAIN_GAN]}
+TOOL_LABELS = {
+    Tool.STYLIZE: "Stylize",
+    Tool.COLOUR_TRANSFER: "Colour transfer",
+    Tool.TRAIN_GAN: "Train a GAN",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,8 @@ class TrainedModel:
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        """The file's name; a file named after its kind ("gan.safetensors") takes its folder's name."""
+        return self.path.parent.name if self.path.stem == self.info.kind.value else self.path.stem
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ class VGGFeatures(nn.Module):
                 layers.append(nn.Conv2d(in_channels, out_channels, 3, padding=1))
                 in_channels = out_channels
             elif name.startswith("relu"):
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))  # halves the activations autograd keeps
             else:
                 layers.append(
                     nn.AvgPool2d(2, ceil_mode=True) if pooling == "avg" else nn.MaxPool2d(2, ceil_mode=True)
@@ -124,7 +124,7 @@ class VGGFeatures(nn.Module):
         for name, layer in zip(self.names[: last + 1], self.layers, strict=False):
             x = layer(x)
             if name in wanted:
-                out[name] = x
+                out[name] = x.clone() if name.startswith("conv") else x  # the ReLU after it works in place
         return out
 
     def conv_state(self) -> dict[str, Tensor]:

@@ -34,6 +34,7 @@ from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker, describe_model
 from desktop.panels.colour import ColourPanel
+from desktop.panels.gan import GanPanel
 from desktop.panels.style import WEIGHTS_KEY, StylePanel
 from desktop.progress_panel import ProgressPanel
 from desktop.qimage import to_qimage
@@ -97,7 +98,13 @@ class MainWindow(QMainWindow):
         self.style_panel.stylize_requested.connect(self.stylize)
         self.style_panel.batch_requested.connect(self.stylize_folder)
         self.style_panel.train_requested.connect(self.train_fast_style)
+        self.style_panel.export_requested.connect(self.export_onnx)
         self.style_panel.error.connect(self._on_panel_error)
+        self.gan_panel = GanPanel(self.settings)
+        self.gan_panel.train_requested.connect(self.train_gan)
+        self.gan_panel.resume_requested.connect(self.resume_gan)
+        self.gan_panel.sample_requested.connect(self.sample_gan)
+        self.gan_panel.interpolate_requested.connect(self.interpolate_gan)
         self.colour_panel = ColourPanel(self.settings)
         self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
         self.colour_panel.error.connect(self._on_panel_error)
@@ -108,6 +115,7 @@ class MainWindow(QMainWindow):
         self.tools = QStackedWidget()
         self.tools.addWidget(self.style_panel)
         self.tools.addWidget(self.colour_panel)
+        self.tools.addWidget(self.gan_panel)
         self.tools.addWidget(self.model_info)
         self.model_picker.tool_selected.connect(self._on_tool_selected)
         self.model_picker.model_selected.connect(self._on_model_selected)
@@ -260,8 +268,63 @@ class MainWindow(QMainWindow):
             return
         self.run_job(job)
 
-    def run_job(self, job: Job[Any]) -> None:
-        """Run `job` in the background; an ImageResult lands on the canvas as an undoable change."""
+    def train_gan(self, resume: Path | None = None) -> None:
+        from core.data import open_data_set
+        from core.gan import GanTrainingJob  # imports torch
+
+        panel = self.gan_panel
+        spec, size = panel.data_spec(), panel.image_size.currentData()
+        if not spec:
+            self.show_error("No data", "Drop a folder of your images on the GAN panel, or use Fashion-MNIST.")
+            return
+        job = GanTrainingJob(
+            lambda ctx: open_data_set(spec, size, report=ctx.message),
+            resume.parent if resume else panel.output_folder(),
+            steps=panel.steps.value(),
+            size=size,
+            width=panel.net_width.value(),
+            conditional=panel.conditional.isChecked() or None,
+            resume=resume,
+            data_name=Path(spec).name,
+        )
+        self.run_job(job, edits_canvas=False)
+
+    def resume_gan(self) -> None:
+        if self.gan_panel.model is not None:
+            self.train_gan(resume=self.gan_panel.model)
+
+    def sample_gan(self) -> None:
+        from core.gan import SampleJob
+
+        panel = self.gan_panel
+        if panel.model is not None:
+            truncation = panel.truncation.value() / 100
+            job = SampleJob(
+                panel.model, panel.count.value(), panel.seed.value(), truncation, panel.selected_class()
+            )
+            self.run_job(job, edits_canvas=False)
+
+    def interpolate_gan(self) -> None:
+        from core.gan import InterpolateJob
+
+        panel = self.gan_panel
+        if panel.model is not None:
+            seeds = (panel.seed.value(), panel.seed_b.value())
+            job = InterpolateJob(panel.model, panel.frames.value(), *seeds, panel.selected_class())
+            self.run_job(job, edits_canvas=False)
+
+    def export_onnx(self, model: Path) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export to ONNX", str(model.with_suffix(".onnx")), "ONNX model (*.onnx)"
+        )
+        if name:
+            from core.style.fast import OnnxExportJob  # imports torch
+
+            self.run_job(OnnxExportJob(model, Path(name)))
+
+    def run_job(self, job: Job[Any], edits_canvas: bool = True) -> None:
+        """Run `job` in the background; an ImageResult lands on the canvas as an undoable change, compared
+        with the canvas picture it started from when the job `edits_canvas` (not for new images)."""
         if self.worker is not None:
             self.show_error("Busy", f"Wait for “{self.worker.title}” to finish, or cancel it.")
             return
@@ -273,15 +336,17 @@ class MainWindow(QMainWindow):
         worker.qthread.finished.connect(self._release_worker)
         self.progress_panel.attach(worker)
         self._set_busy(True)
-        self.worker, self._job_source, self._job_title = worker, self.picture, job.title
+        self._job_source = self.picture if edits_canvas else None
+        self.worker, self._job_title = worker, job.title
         worker.start()
 
     def _on_job_finished(self, result: object, image: QImage | None) -> None:
         if image is not None and isinstance(result, ImageResult):
             self._keep_result(result, image)
+        elif isinstance(result, Path) and result.suffix == ".onnx":
+            self.statusBar().showMessage(f"Exported {result}", 10_000)
         elif isinstance(result, Path):  # a trained model
-            self.model_picker.refresh()
-            self.style_panel.refresh_models()
+            self._refresh_models(result)
         if self.worker is not None:
             self.statusBar().showMessage(f"{self.worker.title}: done", 5000)
 
@@ -290,14 +355,20 @@ class MainWindow(QMainWindow):
             self._keep_result(result, image)  # the latest stylization is worth keeping
         else:
             self.show_picture(self.picture)  # take back any live preview
-        self.model_picker.refresh()  # a cancelled training run leaves a resumable checkpoint
+        if isinstance(result, Path):
+            self._refresh_models(result)  # a cancelled training run leaves a resumable checkpoint
         self.statusBar().showMessage("Cancelled", 5000)
+
+    def _refresh_models(self, trained: Path) -> None:
+        self.model_picker.refresh()
+        self.style_panel.refresh_models()
+        self.model_picker.select_model(trained)
 
     def _keep_result(self, result: ImageResult, image: QImage) -> None:
         source = self._job_source
         settings = {**(source.settings if source else {}), **result.settings}
         before = source.image if source else None
-        name = source.name if source else "untitled"
+        name = source.name if source else str(result.settings.get("operation", "untitled"))
         self.set_picture(Picture(result.image, image, before, settings, name), self._job_title)
 
     def _on_job_preview(self, image: QImage, caption: str, on_canvas: bool) -> None:
@@ -317,6 +388,7 @@ class MainWindow(QMainWindow):
             self.style_panel.train_button,
         ):
             button.setEnabled(not busy)
+        self.gan_panel.set_busy(busy)
 
     def _release_worker(self) -> None:
         if self.worker is not None:
@@ -462,13 +534,20 @@ class MainWindow(QMainWindow):
     # --- panels --------------------------------------------------------------------------------------
 
     def _on_tool_selected(self, tool: Tool) -> None:
-        panels = {Tool.STYLIZE: self.style_panel, Tool.COLOUR_TRANSFER: self.colour_panel}
+        panels = {
+            Tool.STYLIZE: self.style_panel,
+            Tool.COLOUR_TRANSFER: self.colour_panel,
+            Tool.TRAIN_GAN: self.gan_panel,
+        }
         self.tools.setCurrentWidget(panels[tool])
 
     def _on_model_selected(self, model: TrainedModel) -> None:
         if model.info.kind is ModelKind.FAST_STYLE:
             self.style_panel.select_model(model)
             self.tools.setCurrentWidget(self.style_panel)
+        elif model.info.kind is ModelKind.GAN:
+            self.gan_panel.set_model(model)
+            self.tools.setCurrentWidget(self.gan_panel)
         else:
             self.model_info.setText(describe_model(model))
             self.tools.setCurrentWidget(self.model_info)

@@ -32,7 +32,7 @@ class ModelPicker(QTreeWidget):
             top = QTreeWidgetItem(self, [family.label])
             top.setFlags(Qt.ItemFlag.ItemIsEnabled)
             for tool in BUILT_IN_TOOLS.get(family, []):
-                item = QTreeWidgetItem(top, [f"{TOOL_LABELS[tool]} (built in)"])
+                item = QTreeWidgetItem(top, [TOOL_LABELS[tool]])
                 item.setData(0, ROLE, tool)
             models = [m for m in scan.models if m.family is family]
             for model in models:
@@ -53,6 +53,14 @@ class ModelPicker(QTreeWidget):
         match = next((item for item in everything if item.data(0, ROLE) == tool), None)
         if match is not None:
             self.setCurrentItem(match)
+
+    def select_model(self, path: Path) -> None:
+        """Select the trained model stored at `path`, if it is listed."""
+        everything = self.findItems("*", Qt.MatchFlag.MatchWildcard | Qt.MatchFlag.MatchRecursive)
+        for item in everything:
+            entry = item.data(0, ROLE)
+            if isinstance(entry, TrainedModel) and entry.path == path:
+                self.setCurrentItem(item)
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         entry = current.data(0, ROLE) if current is not None else None

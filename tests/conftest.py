@@ -52,3 +52,34 @@ def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("vgg") / "vgg16-caffe.safetensors"
     save_features(_convert_onnx(onnx_path), path)
     return path
+
+
+def untrained_fast_style(path: Path) -> Path:
+    """A fast style network checkpoint with its initial weights: a valid model file for tests of the
+    plumbing (picker, CLI, export), where what it paints does not matter."""
+    import torch
+
+    from core.checkpoints import ModelKind, save_checkpoint
+    from core.style.fast import ARCH, TransformerNet
+
+    torch.manual_seed(0)
+    save_checkpoint(path, TransformerNet().state_dict(), kind=ModelKind.FAST_STYLE, arch=ARCH)
+    return path
+
+
+@pytest.fixture
+def shapes_folder(tmp_path: Path) -> Path:
+    """Twelve small pictures of coloured discs and squares in two class subfolders, plus one junk file."""
+    from PIL import ImageDraw
+
+    folder = tmp_path / "shapes"
+    for index in range(12):
+        kind = "discs" if index % 2 else "squares"
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        image = Image.new("RGB", (40, 40), (20 * index, 40, 200 - 10 * index))
+        draw = ImageDraw.Draw(image)
+        box = (8 + index % 3, 8, 30, 30 + index % 4)
+        (draw.ellipse if kind == "discs" else draw.rectangle)(box, fill=(250, 220 - 15 * index, 30))
+        image.save(folder / kind / f"{index}.png")
+    (folder / "squares" / "notes.png").write_text("not a picture")
+    return folder

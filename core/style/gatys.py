@@ -7,9 +7,11 @@ its Gram matrices match the style images' (relu1_1 ... relu5_1), with total vari
     loss = CONTENT_WEIGHT * L_content + strength * STYLE_WEIGHT * L_style + smoothing * TV_WEIGHT * L_tv
 
 Coarse-to-fine: the first scale starts from the content (or noise) at 1/2^(n-1) of the size; each finer
-scale starts from the previous result upsampled and runs half as many iterations, since it only has to
-add detail. A finest scale larger than `tile` is optimised tile by tile (overlapping, feathered), each
-tile against the same global style targets, so memory depends on the tile, not the picture.
+scale starts from the previous result upsampled and runs half as many iterations, since the large
+structures are already in place (benchmarks/style_transfer.py measures what that buys). A finest
+scale larger than `tile` is optimised tile by tile (overlapping, feathered), each tile against the same
+global style targets (their Grams also summed tile by tile), so memory depends on the tile, not the
+picture.
 """
 
 import math
@@ -45,6 +47,8 @@ CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 10.0
 TV_WEIGHT = 0.02
 TILE_OVERLAP = 96
+GRAM_ALIGN = 16  # VGG's stride at relu5_1: pieces of a style image start on its grid
+GRAM_MARGIN = 96  # context around each piece when style Grams are summed in pieces
 
 
 @dataclass
@@ -140,20 +144,49 @@ class GatysJob:
     ) -> dict[str, Tensor]:
         """Blended Gram targets with the style images scaled to `style_scale` times the output's size."""
         style_side = max(32, round(side * self.settings.style_scale))
-        grams = []
         with torch.no_grad():
-            for style in styles:
-                feats = net(to_tensor(_resize_long(style.image, style_side), device), STYLE_LAYERS)
-                grams.append({layer: gram(f) for layer, f in feats.items()})
+            grams = [
+                _grams(net, to_tensor(_resize_long(style.image, style_side), device), self.settings.tile)
+                for style in styles
+            ]
         return blend_grams(grams, [st.weight for st in styles])
+
+
+def _grams(net: VGGFeatures, image: Tensor, tile: int) -> dict[str, Tensor]:
+    """Style Gram matrices of `image` (1, 3, H, W). A picture larger than `tile` goes through VGG in pieces
+    of `tile` px plus a margin of context on each side; only each piece's own positions are counted, so the
+    summed F F^T equal the whole picture's up to the margin's reach, in the memory of one piece (a 4K
+    style image at once would need ~3 GB of first-layer activations)."""
+    height, width = image.shape[-2:]
+    if max(height, width) <= tile:
+        return {layer: gram(f) for layer, f in net(image, STYLE_LAYERS).items()}
+    step = max(GRAM_ALIGN, tile // GRAM_ALIGN * GRAM_ALIGN)  # piece edges on the deepest layer's grid
+    sums: dict[str, Tensor] = {}
+    positions: dict[str, int] = {}
+    for top in range(0, height, step):
+        for left in range(0, width, step):
+            y0, x0 = max(0, top - GRAM_MARGIN), max(0, left - GRAM_MARGIN)
+            y1, x1 = min(height, top + step + GRAM_MARGIN), min(width, left + step + GRAM_MARGIN)
+            features = net(image[..., y0:y1, x0:x1], STYLE_LAYERS)
+            for layer, f in features.items():
+                stride = 2 ** (int(layer[4]) - 1)  # reluB_i sits after B - 1 poolings
+                rows = slice((top - y0) // stride, -(-(min(height, top + step) - y0) // stride))
+                cols = slice((left - x0) // stride, -(-(min(width, left + step) - x0) // stride))
+                flat = f[..., rows, cols].flatten(2)  # (1, C, positions of this piece)
+                sums[layer] = sums.get(layer, 0) + flat @ flat.transpose(1, 2)
+                positions[layer] = positions.get(layer, 0) + flat.shape[-1]
+    return {layer: total / (total.shape[-1] * positions[layer]) for layer, total in sums.items()}
 
 
 def _optimise_pair(run: _Run, pair: Tensor, iterations: int, stage: str) -> Tensor:
     """A tile of (picture, content) stacked on channels, (1, 6, h, w) -> the optimised picture tile."""
-    return _optimise(run, pair[:, :3].to(run.device), pair[:, 3:].to(run.device), iterations, stage)
+    picture, content = pair[:, :3].to(run.device), pair[:, 3:].to(run.device)
+    return _optimise(run, picture, content, iterations, stage, whole_picture=False)
 
 
-def _optimise(run: _Run, start: Tensor, content: Tensor, iterations: int, stage: str) -> Tensor:
+def _optimise(
+    run: _Run, start: Tensor, content: Tensor, iterations: int, stage: str, whole_picture: bool = True
+) -> Tensor:
     """Optimise the pixels of `start` (1, 3, H, W) for `iterations` steps; returns the result in [0, 1]."""
     s, ctx = run.settings, run.ctx
     with torch.no_grad():
@@ -174,12 +207,14 @@ def _optimise(run: _Run, start: Tensor, content: Tensor, iterations: int, stage:
         return total
 
     optimiser: torch.optim.Optimizer = (
-        torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50)
+        torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=20)
         if s.optimiser == "lbfgs"
         else torch.optim.Adam([image], lr=0.02)
     )
     for i in range(1, iterations + 1):
         if ctx.stop_requested():
+            if whole_picture and i > 1:
+                run.latest = image.detach().clamp(0, 1)  # cancel keeps the picture as far as it got
             raise JobCancelled
         optimiser.step(closure)  # type: ignore[arg-type]
         if s.optimiser == "adam":

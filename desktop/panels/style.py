@@ -174,6 +174,7 @@ class StylePanel(QWidget):
     stylize_requested = Signal()
     batch_requested = Signal(Path)
     train_requested = Signal()
+    export_requested = Signal(Path)  # a fast network to export to ONNX
     error = Signal(str)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
@@ -187,6 +188,10 @@ class StylePanel(QWidget):
         self.method.currentIndexChanged.connect(self._update_enabled)
         self.model = QComboBox()
         self.model.setToolTip("A fast style network you trained (Train below)")
+        self.export_button = QToolButton()
+        self.export_button.setText("ONNX…")
+        self.export_button.setToolTip("Export this network to ONNX, checked against PyTorch")
+        self.export_button.clicked.connect(self._export)
         self.quality = QComboBox()
         self.quality.addItems([*QUALITY_PRESETS, "Custom"])
         self.quality.activated.connect(self._apply_quality)
@@ -214,7 +219,10 @@ class StylePanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Method", self.method)
-        form.addRow("Network", self.model)
+        network_row = QHBoxLayout()
+        network_row.addWidget(self.model, 1)
+        network_row.addWidget(self.export_button)
+        form.addRow("Network", network_row)
         form.addRow("Quality", self.quality)
         form.addRow("Size", self.output_size)
         form.addRow("Iterations", self.iterations)
@@ -316,7 +324,13 @@ class StylePanel(QWidget):
         for widget in (self.brush, self.seed):
             widget.setEnabled(optimise)
         self.model.setEnabled(method == "fast")
+        self.export_button.setEnabled(method == "fast" and self.model.count() > 0)
         self.keep_colours.setEnabled(method != "colours")
+
+    def _export(self) -> None:
+        model = self.model.currentData()
+        if model is not None:
+            self.export_requested.emit(Path(model))
 
     def _choose_batch_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos to stylize")

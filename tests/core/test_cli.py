@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.cli import main
 from core.images import load_image, read_metadata
-from tests.conftest import SHARED_DATA, gradient_image
+from tests.conftest import SHARED_DATA, gradient_image, untrained_fast_style
 
 
 def test_colour_transfer_writes_the_result(
@@ -130,3 +131,36 @@ def test_stylize_bad_input(photo_file: Path, tmp_path: Path, capsys: pytest.Capt
     assert main(["stylize", str(empty), "--style", str(STYLE), "-o", str(tmp_path / "x")]) == 1
     assert "holds no pictures" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_fast_stylize_and_onnx_export(
+    photo_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = untrained_fast_style(tmp_path / "net.safetensors")
+    out = tmp_path / "fast.png"
+    assert main(["stylize", str(photo_file), "--method", "fast", "--model", str(model), "-o", str(out)]) == 0
+    assert read_metadata(out)["method"] == "fast"
+    assert load_image(out).size == load_image(photo_file).size
+    onnx_file = tmp_path / "net.onnx"
+    assert main(["export-onnx", str(model), "-o", str(onnx_file)]) == 0
+    assert "onnxruntime agrees with PyTorch" in capsys.readouterr().out
+    assert onnx_file.stat().st_size > 1_000_000
+
+
+def test_gan_train_sample_and_interpolate(shapes_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gan"
+    code = main(
+        ["train-gan", str(shapes_folder), "--size", "32", "--steps", "6", "--width", "8", "--batch-size", "8",
+         "--sample-every", "3", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    checkpoint = out / "gan.safetensors"
+    assert main(["sample-gan", str(checkpoint), "-n", "4", "--seed", "3", "--out", str(tmp_path / "s")]) == 0
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert names == ["grid.png", "sample-000.png", "sample-001.png", "sample-002.png", "sample-003.png"]
+    assert load_image(tmp_path / "s" / "sample-000.png", min_side=1).size == (32, 32)
+    gif = tmp_path / "morph.gif"
+    assert main(["interpolate-gan", str(checkpoint), "--steps", "5", "-o", str(gif)]) == 0
+    with Image.open(gif) as frames:
+        assert frames.n_frames == 5
+    assert main(["sample-gan", str(checkpoint), "--class", "circles", "--out", str(tmp_path / "x")]) == 1

@@ -11,7 +11,7 @@ from core.features import load_features
 from core.images import load_image, to_array, to_tensor
 from core.jobs import CancelToken, Event, Preview, Progress, run_job
 from core.style.colour import _RGB_TO_YIQ
-from core.style.gatys import GatysJob
+from core.style.gatys import GatysJob, _grams
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss
 from core.style.settings import GatysSettings, StyleImage
 from tests.conftest import SHARED_DATA
@@ -144,3 +144,29 @@ def test_bad_requests_are_refused(quick: GatysSettings) -> None:
         GatysJob(CONTENT, [StyleImage(STYLE, 0.0)], quick)
     with pytest.raises(UserError, match="between 64 and 8192"):
         GatysJob(CONTENT, [StyleImage(STYLE)], dataclasses.replace(quick, size=10_000))
+
+
+def test_cancel_within_a_single_scale_keeps_the_progress(quick: GatysSettings) -> None:
+    token = CancelToken()
+
+    def sink(event: Event) -> None:
+        if isinstance(event, Progress) and "iteration 5 of" in event.stage:
+            token.cancel()
+
+    outcome = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], quick), sink, token)
+    assert outcome.cancelled
+    assert outcome.result is not None
+    assert outcome.result.settings["iterations_done"] == 5
+    assert not np.array_equal(np.asarray(outcome.result.image), np.asarray(CONTENT))
+
+
+def test_style_grams_of_a_large_image_are_computed_in_tiles(vgg_file: Path) -> None:
+    """Piece-by-piece Gram sums (each piece with a margin of context) match the whole picture's."""
+    net = load_features(vgg_file).net
+    style = to_tensor(load_image(SHARED_DATA / "styles" / "starry_night.jpg").resize((320, 253)))
+    with torch.no_grad():
+        whole = _grams(net, style, tile=1024)
+        tiled = _grams(net, style, tile=160)
+    for layer in STYLE_LAYERS:
+        relative = (tiled[layer] - whole[layer]).norm() / whole[layer].norm()
+        assert relative < 0.01, layer

@@ -277,25 +277,31 @@ def test_settings_are_remembered(qtbot: QtBot, settings: QSettings, photo_file: 
 
 
 def test_model_picker_lists_trained_models(qtbot: QtBot, settings: QSettings) -> None:
-    save_checkpoint(
-        paths.models_dir() / "portraits.safetensors",
-        {"w": torch.zeros(2)},
-        kind=ModelKind.GAN,
-        arch="dcgan-v1",
-        config={"size": 64},
-    )
+    for name, kind, arch in [
+        ("portraits", ModelKind.GAN, "dcgan-sn-v1"),
+        ("faces", ModelKind.VAE, "conv-vae-v1"),
+    ]:
+        save_checkpoint(
+            paths.models_dir() / f"{name}.safetensors",
+            {"w": torch.zeros(2)},
+            kind=kind,
+            arch=arch,
+            config={"size": 64},
+        )
     win = MainWindow(settings)
     qtbot.addWidget(win)
     picker = win.model_picker
-    gan = next(
-        picker.topLevelItem(i)
-        for i in range(picker.topLevelItemCount())
-        if picker.topLevelItem(i).text(0) == "GAN"
-    )
-    assert gan.child(0).text(0) == "portraits"
-    picker.setCurrentItem(gan.child(0))
-    assert win.tools.currentWidget() is win.model_info
-    assert "dcgan-v1" in win.model_info.text()
+    families = {
+        picker.topLevelItem(i).text(0): picker.topLevelItem(i) for i in range(picker.topLevelItemCount())
+    }
+    gan, vae = families["GAN"], families["VAE"]
+    assert [gan.child(i).text(0) for i in range(gan.childCount())] == ["Train a GAN", "portraits"]
+    picker.setCurrentItem(gan.child(1))
+    assert win.tools.currentWidget() is win.gan_panel
+    assert win.gan_panel.model_label.text().startswith("portraits: 64 px")
+    picker.setCurrentItem(vae.child(0))
+    assert win.tools.currentWidget() is win.model_info  # no VAE panel yet: the model's details
+    assert "conv-vae-v1" in win.model_info.text()
     assert "size: 64" in win.model_info.text()
 
 

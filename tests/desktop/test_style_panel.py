@@ -5,10 +5,11 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
+from core import paths
 from core.images import read_metadata
 from desktop.main_window import MainWindow
 from desktop.panels.style import WEIGHTS_KEY
-from tests.conftest import SHARED_DATA, gradient_image
+from tests.conftest import SHARED_DATA, gradient_image, untrained_fast_style
 from tests.desktop.conftest import drop_files
 
 STYLE = SHARED_DATA / "styles" / "starry_night.jpg"
@@ -115,3 +116,26 @@ def test_style_settings_are_remembered(qtbot: QtBot, settings: QSettings, photo_
     assert second.style_panel.strength.value() == 150
     assert second.style_panel.keep_colours.currentData() == "luminance"
     assert np.isclose(second.style_panel.gatys_settings("off").style_strength, 1.5)
+
+
+def test_a_trained_fast_network_is_picked_and_used(
+    qtbot: QtBot, settings: QSettings, photo_file: Path
+) -> None:
+    untrained_fast_style(paths.models_dir() / "mosaic.safetensors")
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    picker = window.model_picker
+    style_family = picker.topLevelItem(0)
+    assert style_family is not None
+    names = [style_family.child(i).text(0) for i in range(style_family.childCount())]
+    assert names == ["Stylize", "Colour transfer", "mosaic"]
+    picker.setCurrentItem(style_family.child(2))
+    assert window.tools.currentWidget() is window.style_panel
+    assert window.style_panel.method.currentData() == "fast"
+    assert window.style_panel.model.currentText() == "mosaic"
+    window.open_file(photo_file)
+    window.stylize()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    assert window.picture is not None
+    assert window.picture.settings["method"] == "fast"
+    assert window.undo_stack.undoText() == "Stylize (fast network)"

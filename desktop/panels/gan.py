@@ -1,0 +1,173 @@
+"""GAN panel: train a generator on a folder (or Fashion-MNIST), then sample and interpolate to the canvas."""
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import paths
+from core.catalog import FASHION_MNIST, TrainedModel
+
+SIZES = (32, 64, 128)
+
+
+class GanPanel(QWidget):
+    """Emits `train_requested`, `resume_requested`, `sample_requested` and `interpolate_requested`; the
+    window builds the jobs from `data_spec()`, the controls and `model`."""
+
+    train_requested = Signal()
+    resume_requested = Signal()
+    sample_requested = Signal()
+    interpolate_requested = Signal()
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self.model: Path | None = None
+        self.setAcceptDrops(True)
+
+        self.data_label = QLabel("Drop a folder of your images here")
+        self.data_label.setWordWrap(True)
+        self.data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.data_label.setStyleSheet(
+            "QLabel { border: 2px dashed palette(mid); border-radius: 6px; padding: 10px; }"
+        )
+        self._data = str(settings.value("gan/data", ""))
+        choose = QPushButton("Choose folder…")
+        choose.clicked.connect(self._choose_folder)
+        fashion = QPushButton("Use Fashion-MNIST")
+        fashion.clicked.connect(lambda: self.set_data(FASHION_MNIST))
+        self.image_size = QComboBox()
+        for side in SIZES:
+            self.image_size.addItem(f"{side} px", side)
+        self.image_size.setCurrentIndex(0)
+        self.steps = _spin(10, 1_000_000, 2000, 100)
+        self.net_width = _spin(8, 256, 32, 8)
+        self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU, 64 wants a GPU")
+        self.conditional = QCheckBox("One class per subfolder (choose the class when sampling)")
+        self.train_button = QPushButton("Train")
+        self.train_button.clicked.connect(self.train_requested)
+        self.resume_button = QPushButton("Resume the selected model")
+        self.resume_button.clicked.connect(self.resume_requested)
+
+        self.model_label = QLabel("No GAN selected: train one, or pick one in the model list.")
+        self.model_label.setWordWrap(True)
+        self.count = _spin(1, 256, 16, 1)
+        self.seed = _spin(0, 2**31 - 1, 0, 1)
+        self.seed_b = _spin(0, 2**31 - 1, 1, 1)
+        self.frames = _spin(2, 64, 10, 1)
+        self.truncation = QSlider(Qt.Orientation.Horizontal)
+        self.truncation.setRange(10, 100)
+        self.truncation.setValue(100)
+        self.truncation.setToolTip("Lower: tamer, more typical images (1.0 = off)")
+        self.class_name = QComboBox()
+        self.sample_button = QPushButton("Sample to canvas")
+        self.sample_button.clicked.connect(self.sample_requested)
+        self.interpolate_button = QPushButton("Interpolate A → B")
+        self.interpolate_button.clicked.connect(self.interpolate_requested)
+
+        train_box = QGroupBox("Train")
+        train_form = QFormLayout(train_box)
+        train_form.addRow(self.data_label)
+        train_form.addRow(choose, fashion)
+        train_form.addRow("Size", self.image_size)
+        train_form.addRow("Steps", self.steps)
+        train_form.addRow("Width", self.net_width)
+        train_form.addRow(self.conditional)
+        train_form.addRow(self.train_button)
+        train_form.addRow(self.resume_button)
+        use_box = QGroupBox("Sample and explore")
+        use_form = QFormLayout(use_box)
+        use_form.addRow(self.model_label)
+        use_form.addRow("Images", self.count)
+        use_form.addRow("Seed (A)", self.seed)
+        use_form.addRow("Truncation", self.truncation)
+        use_form.addRow("Class", self.class_name)
+        use_form.addRow(self.sample_button)
+        use_form.addRow("Seed B", self.seed_b)
+        use_form.addRow("Frames", self.frames)
+        use_form.addRow(self.interpolate_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(train_box)
+        layout.addWidget(use_box)
+        layout.addStretch(1)
+        self.set_data(self._data)
+        self.set_model(None)
+
+    def data_spec(self) -> str:
+        return self._data
+
+    def set_data(self, spec: str) -> None:
+        self._data = spec
+        self._settings.setValue("gan/data", spec)
+        name = "Fashion-MNIST (70,000 clothing images)" if spec == FASHION_MNIST else spec
+        self.data_label.setText(f"Data: {name}" if spec else "Drop a folder of your images here")
+
+    def output_folder(self) -> Path:
+        """A new folder in the models folder for a training run (its name is the model's name)."""
+        stem = Path(self._data).name if self._data != FASHION_MNIST else "fashion-mnist"
+        return (
+            paths.models_dir() / f"{stem}-{self.image_size.currentData()}px-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+
+    def set_busy(self, busy: bool) -> None:
+        """While a job runs, nothing here can start another."""
+        self.train_button.setEnabled(not busy)
+        for widget in (self.sample_button, self.interpolate_button, self.resume_button):
+            widget.setEnabled(not busy and self.model is not None)
+
+    def set_model(self, model: TrainedModel | None) -> None:
+        self.model = model.path if model is not None else None
+        for widget in (self.sample_button, self.interpolate_button, self.resume_button):
+            widget.setEnabled(model is not None)
+        self.class_name.clear()
+        if model is None:
+            return
+        info = model.info
+        training = info.training
+        self.model_label.setText(
+            f"{model.name}: {info.config.get('size')} px, {training.get('step')} steps on "
+            f"{training.get('data_set') or 'unknown data'} ({training.get('image_count', '?')} images)"
+        )
+        for name in info.config.get("class_names") or []:
+            self.class_name.addItem(name, name)
+        self.class_name.setEnabled(self.class_name.count() > 0)
+
+    def selected_class(self) -> str | None:
+        return self.class_name.currentData() if self.class_name.count() else None
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images to learn from")
+        if folder:
+            self.set_data(folder)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if len(urls) == 1 and urls[0].isLocalFile() and Path(urls[0].toLocalFile()).is_dir():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        event.acceptProposedAction()
+        self.set_data(event.mimeData().urls()[0].toLocalFile())
+
+
+def _spin(low: int, high: int, value: int, step: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    return spin

@@ -1,0 +1,56 @@
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from core.checkpoints import ModelKind
+from desktop.main_window import MainWindow
+from tests.desktop.conftest import drop_files
+
+
+def test_train_a_gan_then_sample_and_interpolate(
+    window: MainWindow, qtbot: QtBot, shapes_folder: Path
+) -> None:
+    panel = window.gan_panel
+    drop_files(panel, shapes_folder)
+    assert panel.data_spec() == str(shapes_folder)
+    panel.image_size.setCurrentIndex(panel.image_size.findData(32))
+    panel.steps.setValue(8)
+    panel.net_width.setValue(8)
+    panel.conditional.setChecked(True)
+    assert not panel.sample_button.isEnabled()
+    window.train_gan()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=120_000)
+    assert window.progress_panel.status.text().startswith("Finished")
+    assert panel.model is not None
+    assert panel.model.name == "gan.safetensors"
+    current = window.model_picker.currentItem()
+    assert current is not None
+    assert current.text(0) == panel.model.parent.name
+    assert [panel.class_name.itemText(i) for i in range(panel.class_name.count())] == ["discs", "squares"]
+
+    panel.count.setValue(4)
+    panel.sample_button.click()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    assert window.picture is not None
+    grid = window.picture.image
+    assert grid.width() >= 64
+    assert grid.height() >= 32
+    assert window.picture.before is None  # a new picture, not an edit of the canvas
+    assert not window.compare_action.isEnabled()
+
+    panel.frames.setValue(4)
+    panel.interpolate_button.click()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    assert window.picture.image.width() == 4 * window.picture.image.height()  # a strip of 4 frames
+    assert window.undo_stack.count() == 2
+    from core.checkpoints import read_info
+
+    assert read_info(panel.model).kind is ModelKind.GAN
+
+
+def test_training_without_data_explains(window: MainWindow) -> None:
+    window.gan_panel.set_data("")
+    window.train_gan()
+    assert window.worker is None
+    assert window.error_box is not None
+    assert "Drop a folder" in window.error_box.text()
