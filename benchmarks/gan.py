@@ -110,7 +110,9 @@ def train_ours_for(data: ImageSet, seconds: float, width: int) -> tuple[Tensor, 
                 token.cancel()
 
     out = _tmp("quality")
-    job = GanTrainingJob(data, out, steps=10**6, width=width, batch_size=BATCH, sample_every=10**6)
+    job = GanTrainingJob(
+        data, out, steps=10**6, width=width, batch_size=BATCH, sample_every=10**6, conditional=False
+    )
     run_job(job, sink, token)
     loaded = load_generator(out / "gan.safetensors")
     with torch.inference_mode():

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from core import __version__, paths
 from core.errors import UserError, user_message
 from core.images import load_image, save_image
-from core.jobs import Event, ImageResult, Job, Message, Progress, run_job
+from core.jobs import Event, ImageResult, Job, Message, Outcome, Progress, R, run_job
 from core.logs import setup_logging
 from core.style.colour import COLOUR_MODES, ColourTransferJob, KeepColours
 
@@ -51,12 +51,16 @@ class TerminalProgress:
             self._bar = None
 
 
-def _run_image_job(job: Job[ImageResult], output: Path, quiet: bool) -> int:
+def _run_with_progress(job: Job[R], quiet: bool) -> Outcome[R]:
     progress = TerminalProgress(quiet)
     try:
-        outcome = run_job(job, progress)
+        return run_job(job, progress)
     finally:
         progress.close()
+
+
+def _run_image_job(job: Job[ImageResult], output: Path, quiet: bool) -> int:
+    outcome = _run_with_progress(job, quiet)
     if outcome.result is None:
         return 130
     save_image(outcome.result.image, output, outcome.result.settings)
@@ -75,12 +79,9 @@ def _stylize(args: argparse.Namespace) -> int:
 
     make_job = _stylize_job_factory(args)
     if args.content.is_dir():
-        job = BatchJob(args.content, args.output, make_job, suffix=args.suffix)
-        progress = TerminalProgress(args.quiet)
-        try:
-            outcome = run_job(job, progress)
-        finally:
-            progress.close()
+        outcome = _run_with_progress(
+            BatchJob(args.content, args.output, make_job, suffix=args.suffix), args.quiet
+        )
         if outcome.result is None:
             return 130
         if not args.quiet:
@@ -145,11 +146,7 @@ def _train_style(args: argparse.Namespace) -> int:
         resume=args.resume,
         style_name=args.style.stem,
     )
-    progress = TerminalProgress(args.quiet)
-    try:
-        outcome = run_job(job, progress)
-    finally:
-        progress.close()
+    outcome = _run_with_progress(job, args.quiet)
     if outcome.result is not None and not args.quiet:
         print(outcome.result)
     return 130 if outcome.cancelled else 0
@@ -173,11 +170,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         data_name=Path(str(args.data)).name,
     )
-    progress = TerminalProgress(args.quiet)
-    try:
-        outcome = run_job(job, progress)
-    finally:
-        progress.close()
+    outcome = _run_with_progress(job, args.quiet)
     if outcome.result is not None and not args.quiet:
         print(outcome.result)
     return 130 if outcome.cancelled else 0

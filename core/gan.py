@@ -723,3 +723,26 @@ class InterpolateJob:
             "class": self.class_name,
         }
         return ImageResult(grid(self.frames, len(self.frames)), settings)
+
+
+class VaryJob:
+    """A grid of variations around a pinned sample (`vary`); the pinned picture comes first."""
+
+    title = "Vary a GAN sample"
+
+    def __init__(
+        self, path: Path, seed: int, n: int = 16, spread: float = 0.3, class_name: str | None = None
+    ) -> None:
+        self.path, self.seed, self.n, self.spread, self.class_name = Path(path), seed, n, spread, class_name
+
+    def run(self, ctx: JobContext) -> ImageResult:
+        ctx.progress(0, 1, stage="Varying")
+        images = vary(self.path, self.seed, self.n, self.spread, class_name=self.class_name)
+        ctx.progress(1, 1, stage="Varying")
+        settings = {
+            "operation": "gan-vary",
+            "model": self.path.stem,
+            "seed": self.seed,
+            "spread": self.spread,
+        }
+        return ImageResult(grid(images, math.ceil(math.sqrt(self.n))), settings)

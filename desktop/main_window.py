@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.gan_panel.resume_requested.connect(self.resume_gan)
         self.gan_panel.sample_requested.connect(self.sample_gan)
         self.gan_panel.interpolate_requested.connect(self.interpolate_gan)
+        self.gan_panel.vary_requested.connect(self.vary_gan)
         self.colour_panel = ColourPanel(self.settings)
         self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
         self.colour_panel.error.connect(self._on_panel_error)
@@ -286,6 +287,7 @@ class MainWindow(QMainWindow):
             conditional=panel.conditional.isChecked() or None,
             resume=resume,
             data_name=Path(spec).name,
+            sample_every=max(1, min(100, panel.steps.value() // 20)),  # a fresh grid ~20 times a run
         )
         self.run_job(job, edits_canvas=False)
 
@@ -301,6 +303,16 @@ class MainWindow(QMainWindow):
             truncation = panel.truncation.value() / 100
             job = SampleJob(
                 panel.model, panel.count.value(), panel.seed.value(), truncation, panel.selected_class()
+            )
+            self.run_job(job, edits_canvas=False)
+
+    def vary_gan(self) -> None:
+        from core.gan import VaryJob
+
+        panel = self.gan_panel
+        if panel.model is not None:
+            job = VaryJob(
+                panel.model, panel.seed.value(), panel.count.value(), class_name=panel.selected_class()
             )
             self.run_job(job, edits_canvas=False)
 

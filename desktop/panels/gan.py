@@ -26,13 +26,14 @@ SIZES = (32, 64, 128)
 
 
 class GanPanel(QWidget):
-    """Emits `train_requested`, `resume_requested`, `sample_requested` and `interpolate_requested`; the
-    window builds the jobs from `data_spec()`, the controls and `model`."""
+    """Emits `train_requested`, `resume_requested`, `sample_requested`, `vary_requested` and
+    `interpolate_requested`; the window builds the jobs from `data_spec()`, the controls and `model`."""
 
     train_requested = Signal()
     resume_requested = Signal()
     sample_requested = Signal()
     interpolate_requested = Signal()
+    vary_requested = Signal()
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +80,9 @@ class GanPanel(QWidget):
         self.sample_button.clicked.connect(self.sample_requested)
         self.interpolate_button = QPushButton("Interpolate A → B")
         self.interpolate_button.clicked.connect(self.interpolate_requested)
+        self.vary_button = QPushButton("Vary around A")
+        self.vary_button.setToolTip("Pin the sample of seed A and draw variations around it")
+        self.vary_button.clicked.connect(self.vary_requested)
 
         train_box = QGroupBox("Train")
         train_form = QFormLayout(train_box)
@@ -98,6 +102,7 @@ class GanPanel(QWidget):
         use_form.addRow("Truncation", self.truncation)
         use_form.addRow("Class", self.class_name)
         use_form.addRow(self.sample_button)
+        use_form.addRow(self.vary_button)
         use_form.addRow("Seed B", self.seed_b)
         use_form.addRow("Frames", self.frames)
         use_form.addRow(self.interpolate_button)
@@ -127,12 +132,12 @@ class GanPanel(QWidget):
     def set_busy(self, busy: bool) -> None:
         """While a job runs, nothing here can start another."""
         self.train_button.setEnabled(not busy)
-        for widget in (self.sample_button, self.interpolate_button, self.resume_button):
+        for widget in (self.sample_button, self.interpolate_button, self.vary_button, self.resume_button):
             widget.setEnabled(not busy and self.model is not None)
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None
-        for widget in (self.sample_button, self.interpolate_button, self.resume_button):
+        for widget in (self.sample_button, self.interpolate_button, self.vary_button, self.resume_button):
             widget.setEnabled(model is not None)
         self.class_name.clear()
         if model is None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from core.checkpoints import ModelKind
+from core.checkpoints import ModelKind, read_info
 from desktop.main_window import MainWindow
 from tests.desktop.conftest import drop_files
 
@@ -43,8 +43,6 @@ def test_train_a_gan_then_sample_and_interpolate(
     qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
     assert window.picture.image.width() == 4 * window.picture.image.height()  # a strip of 4 frames
     assert window.undo_stack.count() == 2
-    from core.checkpoints import read_info
-
     assert read_info(panel.model).kind is ModelKind.GAN
 
 
@@ -54,3 +52,31 @@ def test_training_without_data_explains(window: MainWindow) -> None:
     assert window.worker is None
     assert window.error_box is not None
     assert "Drop a folder" in window.error_box.text()
+
+
+def test_cancel_then_resume_a_gan(window: MainWindow, qtbot: QtBot, shapes_folder: Path) -> None:
+    panel = window.gan_panel
+    panel.set_data(str(shapes_folder))
+    panel.image_size.setCurrentIndex(panel.image_size.findData(32))
+    panel.net_width.setValue(8)
+    panel.steps.setValue(400)  # a grid every 20 steps
+    window.train_gan()
+    qtbot.waitUntil(lambda: window.progress_panel.preview.isVisible(), timeout=120_000)  # a sample grid
+    window.progress_panel.cancel()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    assert window.progress_panel.status.text() == "Cancelled."
+    assert panel.model is not None  # the resumable checkpoint is listed and selected
+    stopped_at = read_info(panel.model).training["step"]
+    assert 20 <= stopped_at < 400
+
+    panel.steps.setValue(stopped_at + 10)
+    panel.resume_button.click()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=120_000)
+    assert window.progress_panel.status.text().startswith("Finished")
+    assert read_info(panel.model).training["step"] == stopped_at + 10
+
+    panel.count.setValue(4)
+    panel.vary_button.click()
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    assert window.picture is not None
+    assert window.picture.settings["operation"] == "gan-vary"
