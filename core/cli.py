@@ -163,7 +163,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         size=args.size,
         width=args.width,
         batch_size=args.batch_size,
-        conditional=args.conditional or None,
+        conditional=args.conditional,
         resume=args.resume,
         device=args.device,
         sample_every=args.sample_every,

@@ -10,6 +10,7 @@ from PIL import Image
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -123,11 +124,16 @@ class MainWindow(QMainWindow):
         self.progress_panel = ProgressPanel()
 
         self._add_dock("Models", self.model_picker, Qt.DockWidgetArea.LeftDockWidgetArea)
+        for combo in self.tools.findChildren(QComboBox):  # long entries must not widen the dock
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         tools_scroll = QScrollArea()  # panels taller than a small screen scroll instead of growing the window
         tools_scroll.setWidget(self.tools)
         tools_scroll.setWidgetResizable(True)
         tools_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         tools_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scrollbar = tools_scroll.verticalScrollBar().sizeHint().width()
+        tools_scroll.setMinimumWidth(self.tools.minimumSizeHint().width() + scrollbar)  # never clip a panel
         self._add_dock("Tools", tools_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Progress", self.progress_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.zoom_label = QLabel()
@@ -284,7 +290,7 @@ class MainWindow(QMainWindow):
             steps=panel.steps.value(),
             size=size,
             width=panel.net_width.value(),
-            conditional=panel.conditional.isChecked() or None,
+            conditional=panel.conditional.isChecked(),
             resume=resume,
             data_name=Path(spec).name,
             sample_every=max(1, min(100, panel.steps.value() // 20)),  # a fresh grid ~20 times a run

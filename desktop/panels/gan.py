@@ -59,10 +59,11 @@ class GanPanel(QWidget):
         self.steps = _spin(10, 1_000_000, 2000, 100)
         self.net_width = _spin(8, 256, 32, 8)
         self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU, 64 wants a GPU")
-        self.conditional = QCheckBox("One class per subfolder (choose the class when sampling)")
+        self.conditional = QCheckBox("Classes from subfolders")
+        self.conditional.setToolTip("One class per subfolder: choose the class when sampling")
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self.train_requested)
-        self.resume_button = QPushButton("Resume the selected model")
+        self.resume_button = QPushButton("Resume selected")
         self.resume_button.clicked.connect(self.resume_requested)
 
         self.model_label = QLabel("No GAN selected: train one, or pick one in the model list.")

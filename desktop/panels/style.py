@@ -210,7 +210,7 @@ class StylePanel(QWidget):
         self.stylize_button.clicked.connect(self.stylize_requested)
         self.batch_button = QPushButton("Stylize a folder…")
         self.batch_button.clicked.connect(self._choose_batch_folder)
-        self.train_button = QPushButton("Train a fast network on a photo folder…")
+        self.train_button = QPushButton("Train a fast network…")
         self.train_button.setToolTip(
             "Learns the first style from a folder of photos; then stylizes in one pass"
         )
