@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from core.devices import describe, pick_device
 from core.features import load_features
-from core.images import load_image
+from core.images import load_image, resize_long_side
 from core.jobs import CancelToken, Event, Progress, run_job
 from core.style.gatys import GatysJob
 from core.style.settings import GatysSettings, StyleImage
@@ -38,12 +37,6 @@ from core.style.settings import GatysSettings, StyleImage
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CONTENT = DATA / "content" / "tubingen.jpg"
 STYLE = DATA / "styles" / "starry_night.jpg"
-
-
-def resized(path: Path, side: int) -> Image.Image:
-    image = load_image(path)
-    scale = side / max(image.size)
-    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
 
 
 def gatys_seconds_per_iteration(side: int, iterations: int, device: str) -> float:
@@ -122,7 +115,7 @@ def time_to_style_loss(settings: GatysSettings, target: float) -> tuple[float, i
 def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tuple[float, float]:
     from core.style.fast import FastStyleJob, load_transformer
 
-    content = resized(CONTENT, side)
+    content = resize_long_side(load_image(CONTENT), side)
     run_job(FastStyleJob(content, model, device=device, tile=4096))  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):

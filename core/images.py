@@ -163,6 +163,13 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def resize_long_side(image: Image.Image, side: int) -> Image.Image:
+    """`image` scaled (Lanczos) so its longer side is `side` px, aspect kept; itself when it already is."""
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
 def to_array(image: Image.Image) -> np.ndarray:
     """RGB image -> float32 array (H, W, 3) in [0, 1]."""
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0

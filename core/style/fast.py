@@ -31,7 +31,7 @@ from core.devices import pick_device
 from core.errors import CheckpointError, ImageError, UserError
 from core.features import VGGFeatures, load_features
 from core.files import atomic_path
-from core.images import list_images, load_image, to_pil, to_tensor
+from core.images import list_images, load_image, resize_long_side, to_pil, to_tensor
 from core.jobs import ImageResult, JobContext
 from core.style.colour import KeepColours, preserve_colours
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss, total_variation
@@ -181,12 +181,6 @@ def _autocast(device: torch.device) -> AbstractContextManager[Any]:
 def _memory_format(device: torch.device) -> torch.memory_format:
     """NHWC on CUDA, where cuDNN's convolutions are fastest in it (tensor cores)."""
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
-def _resize_long(image: Image.Image, side: int) -> Image.Image:
-    scale = side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
 class FastStyleTrainingJob:
@@ -425,7 +419,7 @@ class FastStyleTrainingJob:
                 problems.append(str(exc))
                 continue
             if preview is None:
-                preview = _resize_long(image, min(PREVIEW_SIDE, max(image.size)))
+                preview = resize_long_side(image, min(PREVIEW_SIDE, max(image.size)))
             scale = min(1.0, short_side / min(image.size))
             size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
             image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
@@ -466,7 +460,7 @@ class FastStyleTrainingJob:
     def _style_targets(self, vgg: VGGFeatures, device: torch.device) -> dict[str, Tensor]:
         """Gram targets (1, C, C) of the painting, its long side STYLE_SIDE x image_size x style_scale."""
         side = max(32, round(STYLE_SIDE * self.image_size * self.style_scale))
-        style = to_tensor(_resize_long(self.style, side), device)
+        style = to_tensor(resize_long_side(self.style, side), device)
         with torch.no_grad(), _autocast(device):
             features = vgg(style.contiguous(memory_format=_memory_format(device)), STYLE_LAYERS)
         return {name: gram(f.float()) for name, f in features.items()}

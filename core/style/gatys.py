@@ -27,7 +27,7 @@ from torch import Tensor
 from core.devices import pick_device
 from core.errors import UserError
 from core.features import VGGFeatures, load_features
-from core.images import to_pil, to_tensor
+from core.images import resize_long_side, to_pil, to_tensor
 from core.jobs import ImageResult, JobCancelled, JobContext
 from core.style.colour import ColourTransferJob, KeepColours, preserve_colours
 from core.style.losses import (
@@ -85,7 +85,7 @@ class GatysJob:
         loaded = load_features(s.weights_file)
         ctx.message(f"Feature network: {loaded.source}. Device: {device}.")
         schedule = s.schedule()
-        sizes = [_resize_long(self.content, side).size for side, _ in schedule]
+        sizes = [resize_long_side(self.content, side).size for side, _ in schedule]
         work = sum(_work(h, w, s.tile) * its for (w, h), (_, its) in zip(sizes, schedule, strict=True))
         run = _Run(ctx, loaded.net.to(device), s, device, work_total=work)
         styles = self._styles_to_use()
@@ -94,7 +94,7 @@ class GatysJob:
             for level, ((side, iterations), (width, height)) in enumerate(
                 zip(schedule, sizes, strict=True), 1
             ):
-                content = to_tensor(_resize_long(self.content, side), device)
+                content = to_tensor(resize_long_side(self.content, side), device)
                 run.style_targets = self._style_targets(run.net, styles, side, device)
                 start = self._first_image(content) if image is None else _resize(image, height, width)
                 stage = f"Scale {level} of {len(schedule)} ({width} x {height} px)"
@@ -146,7 +146,7 @@ class GatysJob:
         style_side = max(32, round(side * self.settings.style_scale))
         with torch.no_grad():
             grams = [
-                _grams(net, to_tensor(_resize_long(style.image, style_side), device), self.settings.tile)
+                _grams(net, to_tensor(resize_long_side(style.image, style_side), device), self.settings.tile)
                 for style in styles
             ]
         return blend_grams(grams, [st.weight for st in styles])
@@ -253,9 +253,3 @@ def _resize(image: Tensor, height: int, width: int) -> Tensor:
 def _post(mode: KeepColours) -> KeepColours:
     """ "match" recolours the style images up front; only "luminance" acts on the result."""
     return "luminance" if mode == "luminance" else "off"
-
-
-def _resize_long(image: Image.Image, side: int) -> Image.Image:
-    scale = side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
