@@ -195,3 +195,13 @@ def test_bad_settings_are_user_errors(shapes: ImageSet, tmp_path: Path) -> None:
         train(shapes, tmp_path, 1, conditional=True)
     with pytest.raises(UserError, match="Unknown DiffAugment"):
         train(shapes, tmp_path, 1, diffaugment="color,blur")
+
+
+def test_diffaugment_is_on_for_small_data_sets_only(
+    shapes: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = read_info(train(shapes, tmp_path / "small", 1, diffaugment=None))
+    assert small.config["diffaugment"] == gan.DEFAULT_POLICY
+    monkeypatch.setattr(gan, "SMALL_DATA", len(shapes))  # the same set now counts as large
+    large = read_info(train(shapes, tmp_path / "large", 1, diffaugment=None))
+    assert large.config["diffaugment"] == ""
