@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=240, help="training time per model for quality")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=3, help="timed steps for throughput")
-    parser.add_argument("--width", type=int, default=32, help="our width for the quality run")
+    parser.add_argument("--width", type=int, default=16, help="our width for the quality run")
     args = parser.parse_args()
     device = pick_device()
     print(f"device: {describe(device)}; torch {torch.__version__}")
