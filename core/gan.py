@@ -705,15 +705,22 @@ class SampleJob:
 
 
 class InterpolateJob:
-    """An interpolation between two seeds as one strip; `frames` holds the frames (e.g. for `save_gif`)."""
+    """An interpolation between two seeds as one strip; `frames` holds the frames, and with `gif` they are
+    also written there as an animated GIF."""
 
     title = "Interpolate a GAN"
 
     def __init__(
-        self, path: Path, steps: int, seed_a: int, seed_b: int, class_name: str | None = None
+        self,
+        path: Path,
+        steps: int,
+        seed_a: int,
+        seed_b: int,
+        class_name: str | None = None,
+        gif: Path | None = None,
     ) -> None:
         self.path, self.steps, self.seed_a, self.seed_b = Path(path), steps, seed_a, seed_b
-        self.class_name = class_name
+        self.class_name, self.gif = class_name, gif
         self.frames: list[Image.Image] = []
 
     def run(self, ctx: JobContext) -> ImageResult:
@@ -721,6 +728,8 @@ class InterpolateJob:
         self.frames = interpolate(
             self.path, self.steps, seed_a=self.seed_a, seed_b=self.seed_b, class_name=self.class_name
         )
+        if self.gif is not None:
+            save_gif(self.frames, self.gif)
         ctx.progress(1, 1, stage="Interpolating")
         settings = {
             "operation": "gan-interpolate",

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.gan_panel.sample_requested.connect(self.sample_gan)
         self.gan_panel.interpolate_requested.connect(self.interpolate_gan)
         self.gan_panel.vary_requested.connect(self.vary_gan)
+        self.gan_panel.gif_requested.connect(self._choose_gif)
         self.colour_panel = ColourPanel(self.settings)
         self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
         self.colour_panel.error.connect(self._on_panel_error)
@@ -322,14 +323,20 @@ class MainWindow(QMainWindow):
             )
             self.run_job(job, edits_canvas=False)
 
-    def interpolate_gan(self) -> None:
+    def interpolate_gan(self, gif: Path | None = None) -> None:
+        """The A → B strip onto the canvas; with `gif`, also written there as an animation."""
         from core.gan import InterpolateJob
 
         panel = self.gan_panel
         if panel.model is not None:
             seeds = (panel.seed.value(), panel.seed_b.value())
-            job = InterpolateJob(panel.model, panel.frames.value(), *seeds, panel.selected_class())
+            job = InterpolateJob(panel.model, panel.frames.value(), *seeds, panel.selected_class(), gif)
             self.run_job(job, edits_canvas=False)
+
+    def _choose_gif(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save the interpolation as", "morph.gif", "GIF (*.gif)")
+        if name:
+            self.interpolate_gan(Path(name).with_suffix(".gif"))
 
     def export_onnx(self, model: Path) -> None:
         name, _ = QFileDialog.getSaveFileName(

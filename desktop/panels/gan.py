@@ -33,6 +33,7 @@ class GanPanel(QWidget):
     resume_requested = Signal()
     sample_requested = Signal()
     interpolate_requested = Signal()
+    gif_requested = Signal()
     vary_requested = Signal()
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
@@ -81,6 +82,8 @@ class GanPanel(QWidget):
         self.sample_button.clicked.connect(self.sample_requested)
         self.interpolate_button = QPushButton("Interpolate A → B")
         self.interpolate_button.clicked.connect(self.interpolate_requested)
+        self.gif_button = QPushButton("Save A → B as GIF…")
+        self.gif_button.clicked.connect(self.gif_requested)
         self.vary_button = QPushButton("Vary around A")
         self.vary_button.setToolTip("Pin the sample of seed A and draw variations around it")
         self.vary_button.clicked.connect(self.vary_requested)
@@ -107,6 +110,7 @@ class GanPanel(QWidget):
         use_form.addRow("Seed B", self.seed_b)
         use_form.addRow("Frames", self.frames)
         use_form.addRow(self.interpolate_button)
+        use_form.addRow(self.gif_button)
         layout = QVBoxLayout(self)
         layout.addWidget(train_box)
         layout.addWidget(use_box)
@@ -133,12 +137,24 @@ class GanPanel(QWidget):
     def set_busy(self, busy: bool) -> None:
         """While a job runs, nothing here can start another."""
         self.train_button.setEnabled(not busy)
-        for widget in (self.sample_button, self.interpolate_button, self.vary_button, self.resume_button):
+        for widget in (
+            self.sample_button,
+            self.interpolate_button,
+            self.gif_button,
+            self.vary_button,
+            self.resume_button,
+        ):
             widget.setEnabled(not busy and self.model is not None)
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None
-        for widget in (self.sample_button, self.interpolate_button, self.vary_button, self.resume_button):
+        for widget in (
+            self.sample_button,
+            self.interpolate_button,
+            self.gif_button,
+            self.vary_button,
+            self.resume_button,
+        ):
             widget.setEnabled(model is not None)
         self.class_name.clear()
         if model is None:

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from PIL import Image
 from pytestqt.qtbot import QtBot
 
 from core.checkpoints import ModelKind, read_info
@@ -44,6 +45,12 @@ def test_train_a_gan_then_sample_and_interpolate(
     assert window.picture.image.width() == 4 * window.picture.image.height()  # a strip of 4 frames
     assert window.undo_stack.count() == 2
     assert read_info(panel.model).kind is ModelKind.GAN
+
+    gif = shapes_folder.parent / "morph.gif"
+    window.interpolate_gan(gif)
+    qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 4
 
 
 def test_training_without_data_explains(window: MainWindow) -> None:
