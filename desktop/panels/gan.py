@@ -40,6 +40,7 @@ class GanPanel(QWidget):
         super().__init__(parent)
         self._settings = settings
         self.model: Path | None = None
+        self._busy = False
         self.setAcceptDrops(True)
 
         self.data_label = QLabel("Drop a folder of your images here")
@@ -136,26 +137,18 @@ class GanPanel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         """While a job runs, nothing here can start another."""
-        self.train_button.setEnabled(not busy)
-        for widget in (
-            self.sample_button,
-            self.interpolate_button,
-            self.gif_button,
-            self.vary_button,
-            self.resume_button,
-        ):
-            widget.setEnabled(not busy and self.model is not None)
+        self._busy = busy
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.train_button.setEnabled(not self._busy)
+        model_buttons = (self.sample_button, self.interpolate_button, self.gif_button, self.vary_button)
+        for widget in (*model_buttons, self.resume_button):
+            widget.setEnabled(not self._busy and self.model is not None)
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None
-        for widget in (
-            self.sample_button,
-            self.interpolate_button,
-            self.gif_button,
-            self.vary_button,
-            self.resume_button,
-        ):
-            widget.setEnabled(model is not None)
+        self._update_buttons()
         self.class_name.clear()
         if model is None:
             return
