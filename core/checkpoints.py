@@ -136,3 +136,36 @@ def load_checkpoint(
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{Path(path).name} is damaged and cannot be loaded ({exc}).") from None
     return tensors, info
+
+
+def optimizer_tensors(
+    optimizer: "torch.optim.Optimizer", prefix: str
+) -> tuple[dict[str, "torch.Tensor"], list[dict[str, Any]]]:
+    """An optimizer's state for a checkpoint: its per-parameter tensors named `{prefix}{index}.{name}`
+    (e.g. "optim.3.exp_avg") and its param groups, which are plain numbers for the training JSON."""
+    state = optimizer.state_dict()
+    tensors = {
+        f"{prefix}{index}.{name}": value
+        for index, entry in state["state"].items()
+        for name, value in entry.items()
+    }
+    return tensors, state["param_groups"]
+
+
+def restore_optimizer(
+    optimizer: "torch.optim.Optimizer",
+    tensors: Mapping[str, "torch.Tensor"],
+    prefix: str,
+    param_groups: list[dict[str, Any]],
+    lr: float,
+) -> None:
+    """Load what `optimizer_tensors` saved, with the learning rate `lr` (a resume may lower it, e.g. after a
+    divergence). Raises RuntimeError, KeyError or ValueError when the state does not fit the optimizer."""
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, tensor in tensors.items():
+        if key.startswith(prefix):
+            index, name = key.removeprefix(prefix).split(".", 1)
+            per_param.setdefault(int(index), {})[name] = tensor
+    optimizer.load_state_dict({"state": per_param, "param_groups": param_groups})
+    for group in optimizer.param_groups:
+        group["lr"] = lr

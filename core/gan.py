@@ -46,7 +46,14 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint, save_checkpoint
+from core.checkpoints import (
+    CheckpointInfo,
+    ModelKind,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from core.data import ImageSet
 from core.devices import pick_device
 from core.errors import CheckpointError, UserError
@@ -479,14 +486,7 @@ class GanTrainingJob:
             for optimizer, prefix, lr in zip(
                 state[3:], _PREFIXES[3:], (config.lr_g, config.lr_d), strict=True
             ):
-                per_param: dict[int, dict[str, Tensor]] = {}
-                for key, tensor in _strip(tensors, prefix).items():
-                    index, name = key.split(".", 1)
-                    per_param.setdefault(int(index), {})[name] = tensor
-                groups = info.training[f"{prefix}param_groups"]
-                optimizer.load_state_dict({"state": per_param, "param_groups": groups})
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                restore_optimizer(optimizer, tensors, prefix, info.training[f"{prefix}param_groups"], lr)
         except (RuntimeError, KeyError, ValueError):
             raise CheckpointError(f"{self.resume.name} has no training state to resume from.") from None
         ctx.message(f"Resuming from step {step} of {self.resume.name}.")
@@ -516,10 +516,8 @@ class GanTrainingJob:
         for module, prefix in zip(state[:3], _PREFIXES, strict=False):
             tensors.update({prefix + k: v for k, v in module.state_dict().items()})
         for optimizer, prefix in zip(state[3:], _PREFIXES[3:], strict=True):
-            optim = optimizer.state_dict()
-            for index, entry in optim["state"].items():
-                tensors.update({f"{prefix}{index}.{key}": value for key, value in entry.items()})
-            training[f"{prefix}param_groups"] = optim["param_groups"]
+            optim_tensors, training[f"{prefix}param_groups"] = optimizer_tensors(optimizer, prefix)
+            tensors.update(optim_tensors)
         save_checkpoint(
             self.out, tensors, kind=ModelKind.GAN, arch=ARCH, config=asdict(config), training=training
         )

@@ -26,7 +26,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint, save_checkpoint
+from core.checkpoints import (
+    CheckpointInfo,
+    ModelKind,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from core.devices import pick_device
 from core.errors import CheckpointError, ImageError, UserError
 from core.features import VGGFeatures, load_features
@@ -344,18 +351,11 @@ class FastStyleTrainingJob:
         changed = sorted(k for k, v in self.config.items() if info.config.get(k, v) != v)
         if changed:
             ctx.message(f"Resuming with different settings than before: {', '.join(changed)}.")
-        state: dict[int, dict[str, Tensor]] = {}
-        for name, tensor in tensors.items():
-            if name.startswith(OPTIM_PREFIX):
-                index, key = name.removeprefix(OPTIM_PREFIX).split(".", 1)
-                state.setdefault(int(index), {})[key] = tensor
         try:
             net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)})
-            optimizer.load_state_dict({"state": state, "param_groups": info.training["optimizer"]})
+            restore_optimizer(optimizer, tensors, OPTIM_PREFIX, info.training["optimizer"], self.lr)
         except (RuntimeError, KeyError, ValueError):
             raise CheckpointError(f"{self.resume.name} has no training state to resume from.") from None
-        for group in optimizer.param_groups:
-            group["lr"] = self.lr  # a resume may lower it, e.g. after a divergence
         ctx.message(f"Resuming from step {step} of {self.resume.name}.")
         return step, dict(info.training.get("losses", {}))
 
@@ -372,12 +372,7 @@ class FastStyleTrainingJob:
         replace the last good file."""
         if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):
             raise self._diverged(step)
-        optim = optimizer.state_dict()
-        tensors = {
-            f"{OPTIM_PREFIX}{index}.{key}": value
-            for index, entry in optim["state"].items()
-            for key, value in entry.items()
-        }
+        tensors, param_groups = optimizer_tensors(optimizer, OPTIM_PREFIX)
         tensors.update(net.state_dict())
         training = {
             "step": step,
@@ -389,7 +384,7 @@ class FastStyleTrainingJob:
             "batch_size": self.batch_size,
             "lr": self.lr,
             "seed": self.seed,
-            "optimizer": optim["param_groups"],
+            "optimizer": param_groups,
         }
         save_checkpoint(
             self.out, tensors, kind=ModelKind.FAST_STYLE, arch=ARCH, config=self.config, training=training
