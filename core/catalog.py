@@ -41,17 +41,26 @@ class Tool(StrEnum):
     STYLIZE = "stylize"
     COLOUR_TRANSFER = "colour-transfer"
     TRAIN_GAN = "train-gan"
+    TRAIN_VAE = "train-vae"
+    TRAIN_CLASSIFIER = "train-classifier"
 
 
 # Built-in data sets, by the name the CLI and the settings use (core.data.open_data_set reads them).
 FASHION_MNIST = "fashion-mnist"
 TORCHVISION_PREFIX = "torchvision:"  # "torchvision:CIFAR10": a torchvision data set, downloaded once
 
-BUILT_IN_TOOLS = {Family.STYLE: [Tool.STYLIZE, Tool.COLOUR_TRANSFER], Family.GAN: [Tool.TRAIN_GAN]}
+BUILT_IN_TOOLS = {
+    Family.STYLE: [Tool.STYLIZE, Tool.COLOUR_TRANSFER],
+    Family.GAN: [Tool.TRAIN_GAN],
+    Family.VAE: [Tool.TRAIN_VAE],
+    Family.CLASSIFIER: [Tool.TRAIN_CLASSIFIER],
+}
 TOOL_LABELS = {
     Tool.STYLIZE: "Stylize",
     Tool.COLOUR_TRANSFER: "Colour transfer",
     Tool.TRAIN_GAN: "Train a GAN",
+    Tool.TRAIN_VAE: "Train a VAE",
+    Tool.TRAIN_CLASSIFIER: "Train a classifier",
 }
 
 

@@ -34,6 +34,7 @@ from core.warmup import WarmUpJob
 from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker, describe_model
+from desktop.panels.base import ModelPanel
 from desktop.panels.colour import ColourPanel
 from desktop.panels.gan import GanPanel
 from desktop.panels.style import WEIGHTS_KEY, StylePanel
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.worker: JobWorker | None = None
         self._job_source: Picture | None = None  # the picture a running job started from
         self._job_title = ""
+        self._job_owner: ModelPanel | None = None  # the panel whose job is running, if one built it
         self.error_box: QMessageBox | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
@@ -120,6 +122,12 @@ class MainWindow(QMainWindow):
         self.tools.addWidget(self.colour_panel)
         self.tools.addWidget(self.gan_panel)
         self.tools.addWidget(self.model_info)
+        self.model_panels: dict[ModelKind, ModelPanel] = {}
+        self._tool_panels: dict[Tool, QWidget] = {
+            Tool.STYLIZE: self.style_panel,
+            Tool.COLOUR_TRANSFER: self.colour_panel,
+            Tool.TRAIN_GAN: self.gan_panel,
+        }
         self.model_picker.tool_selected.connect(self._on_tool_selected)
         self.model_picker.model_selected.connect(self._on_model_selected)
         self.progress_panel = ProgressPanel()
@@ -347,9 +355,10 @@ class MainWindow(QMainWindow):
 
             self.run_job(OnnxExportJob(model, Path(name)))
 
-    def run_job(self, job: Job[Any], edits_canvas: bool = True) -> None:
+    def run_job(self, job: Job[Any], edits_canvas: bool = True, owner: ModelPanel | None = None) -> None:
         """Run `job` in the background; an ImageResult lands on the canvas as an undoable change, compared
-        with the canvas picture it started from when the job `edits_canvas` (not for new images)."""
+        with the canvas picture it started from when the job `edits_canvas` (not for new images). The
+        `owner` panel gets the result too."""
         if self.worker is not None:
             self.show_error("Busy", f"Wait for “{self.worker.title}” to finish, or cancel it.")
             return
@@ -362,7 +371,7 @@ class MainWindow(QMainWindow):
         self.progress_panel.attach(worker)
         self._set_busy(True)
         self._job_source = self.picture if edits_canvas else None
-        self.worker, self._job_title = worker, job.title
+        self.worker, self._job_title, self._job_owner = worker, job.title, owner
         worker.start()
 
     def _on_job_finished(self, result: object, image: QImage | None) -> None:
@@ -372,6 +381,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Exported {result}", 10_000)
         elif isinstance(result, Path):  # a trained model
             self._refresh_models(result)
+        if self._job_owner is not None:
+            self._job_owner.job_finished(result)
         if self.worker is not None:
             self.statusBar().showMessage(f"{self.worker.title}: done", 5000)
 
@@ -414,6 +425,8 @@ class MainWindow(QMainWindow):
         ):
             button.setEnabled(not busy)
         self.gan_panel.set_busy(busy)
+        for panel in self.model_panels.values():
+            panel.set_busy(busy)
 
     def _release_worker(self) -> None:
         if self.worker is not None:
@@ -558,13 +571,17 @@ class MainWindow(QMainWindow):
 
     # --- panels --------------------------------------------------------------------------------------
 
+    def _add_model_panel(self, kind: ModelKind, tool: Tool, panel: ModelPanel) -> None:
+        """A panel that builds its own jobs: shown for its built-in `tool` and its trained models."""
+        self.model_panels[kind] = panel
+        self._tool_panels[tool] = panel
+        self.tools.addWidget(panel)
+        panel.canvas_picture = lambda: self.picture.pil if self.picture else None
+        panel.job_requested.connect(lambda job, edits: self.run_job(job, edits, owner=panel))
+        panel.error.connect(self._on_panel_error)
+
     def _on_tool_selected(self, tool: Tool) -> None:
-        panels = {
-            Tool.STYLIZE: self.style_panel,
-            Tool.COLOUR_TRANSFER: self.colour_panel,
-            Tool.TRAIN_GAN: self.gan_panel,
-        }
-        self.tools.setCurrentWidget(panels[tool])
+        self.tools.setCurrentWidget(self._tool_panels[tool])
 
     def _on_model_selected(self, model: TrainedModel) -> None:
         if model.info.kind is ModelKind.FAST_STYLE:
@@ -573,6 +590,10 @@ class MainWindow(QMainWindow):
         elif model.info.kind is ModelKind.GAN:
             self.gan_panel.set_model(model)
             self.tools.setCurrentWidget(self.gan_panel)
+        elif model.info.kind in self.model_panels:
+            panel = self.model_panels[model.info.kind]
+            panel.set_model(model)
+            self.tools.setCurrentWidget(panel)
         else:
             self.model_info.setText(describe_model(model))
             self.tools.setCurrentWidget(self.model_info)

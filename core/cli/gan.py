@@ -1,0 +1,101 @@
+"""GAN commands: train-gan, sample-gan, interpolate-gan."""
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from core.cli.common import DEVICE_HELP, report_result, run_with_progress
+from core.images import save_image
+from core.jobs import run_job
+
+
+def _train_gan(args: argparse.Namespace) -> int:
+    from core.data import open_data_set
+    from core.gan import GanTrainingJob
+
+    job = GanTrainingJob(
+        lambda ctx: open_data_set(args.data, args.size, report=ctx.message),
+        args.out,
+        steps=args.steps,
+        size=args.size,
+        width=args.width,
+        batch_size=args.batch_size,
+        conditional=args.conditional,
+        resume=args.resume,
+        device=args.device,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        data_name=Path(str(args.data)).name,
+    )
+    return report_result(run_with_progress(job, args.quiet), args.quiet)
+
+
+def _sample_gan(args: argparse.Namespace) -> int:
+    from core.gan import SampleJob
+
+    job = SampleJob(args.checkpoint, args.n, args.seed, args.truncation, args.class_name)
+    outcome = run_job(job)
+    if outcome.result is None:
+        return 130
+    for index, image in enumerate(job.images):
+        save_image(image, args.out / f"sample-{index:03d}.png", {**outcome.result.settings, "index": index})
+    save_image(outcome.result.image, args.out / "grid.png", outcome.result.settings)
+    if not args.quiet:
+        print(args.out / "grid.png")
+    return 0
+
+
+def _interpolate_gan(args: argparse.Namespace) -> int:
+    from core.gan import InterpolateJob, save_gif
+
+    job = InterpolateJob(args.checkpoint, args.steps, args.seed_a, args.seed_b, args.class_name)
+    outcome = run_job(job)
+    if outcome.result is None:
+        return 130
+    if args.output.suffix.lower() == ".gif":
+        save_gif(job.frames, args.output)
+    else:
+        save_image(outcome.result.image, args.output, outcome.result.settings)
+    if not args.quiet:
+        print(args.output)
+    return 0
+
+
+def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
+    train_gan = commands.add_parser("train-gan", help="train a GAN on a folder of images or a data set")
+    train_gan.add_argument("data", help="a folder of images, fashion-mnist, or torchvision:NAME (downloads)")
+    train_gan.add_argument("--size", type=int, choices=(32, 64, 128), default=64)
+    train_gan.add_argument("--steps", type=int, default=5000)
+    train_gan.add_argument("--out", type=Path, required=True, help="folder for gan.safetensors")
+    train_gan.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    train_gan.add_argument(
+        "--conditional", action="store_true", help="one class per subfolder; pick at sampling"
+    )
+    train_gan.add_argument(
+        "--width", type=int, default=64, help="network width (16-32 trains faster on a CPU)"
+    )
+    train_gan.add_argument("--batch-size", type=int, default=64)
+    train_gan.add_argument("--sample-every", type=int, default=100)
+    train_gan.add_argument("--checkpoint-every", type=int, default=500)
+    train_gan.add_argument("--device", help=DEVICE_HELP)
+    train_gan.set_defaults(handler=_train_gan)
+
+    sample_gan = commands.add_parser("sample-gan", help="draw images from a trained GAN")
+    sample_gan.add_argument("checkpoint", type=Path)
+    sample_gan.add_argument("-n", type=int, default=64, help="how many images")
+    sample_gan.add_argument("--seed", type=int, default=0)
+    sample_gan.add_argument("--truncation", type=float, default=1.0, help="0-1: lower is tamer (1 = off)")
+    sample_gan.add_argument("--class", dest="class_name", help="the class to draw (conditional models)")
+    sample_gan.add_argument("--out", type=Path, required=True, help="folder: one PNG per sample + grid.png")
+    sample_gan.set_defaults(handler=_sample_gan)
+
+    interpolate_gan = commands.add_parser("interpolate-gan", help="morph between two GAN samples")
+    interpolate_gan.add_argument("checkpoint", type=Path)
+    interpolate_gan.add_argument("--steps", type=int, default=16)
+    interpolate_gan.add_argument("--seed-a", type=int, default=0)
+    interpolate_gan.add_argument("--seed-b", type=int, default=1)
+    interpolate_gan.add_argument("--class", dest="class_name")
+    interpolate_gan.add_argument(
+        "-o", "--output", type=Path, required=True, help="a .gif, or .png for a strip"
+    )
+    interpolate_gan.set_defaults(handler=_interpolate_gan)
