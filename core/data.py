@@ -251,15 +251,22 @@ def _resize_uint8(images: Tensor, size: int, chunk: int = 4096) -> Tensor:
 
 
 def open_data_set(
-    spec: str | Path, size: int, *, grey: bool = False, report: Callable[[str], None] | None = None
+    spec: str | Path,
+    size: int,
+    *,
+    grey: bool = False,
+    report: Callable[[str], None] | None = None,
+    split: str = "train",
 ) -> ImageSet:
     """A data set by the name a person gives it: "fashion-mnist" (Debian's files), "torchvision:CIFAR10"
-    (downloaded into the cache), or a folder of images (unreadable files skipped and reported)."""
+    (downloaded into the cache), or a folder of images (unreadable files skipped and reported). `split`
+    ("train" or "test") picks the part of a built-in set; a folder is always read whole."""
     text = str(spec)
     if text == FASHION_MNIST:
-        return ImageSet.fashion_mnist("train", size=size)
+        return ImageSet.fashion_mnist(split, size=size)
     if text.startswith(TORCHVISION_PREFIX):
-        return ImageSet.torchvision_dataset(text.removeprefix(TORCHVISION_PREFIX), size=size)
+        name = text.removeprefix(TORCHVISION_PREFIX)
+        return ImageSet.torchvision_dataset(name, train=split == "train", size=size)
     data, skipped = ImageSet.from_folder(Path(text), size, grey=grey)
     if skipped and report is not None:
         names = ", ".join(path.name for path, _ in skipped[:5]) + (" …" if len(skipped) > 5 else "")

@@ -33,7 +33,7 @@ latent point and class: `sample(seed=s)[0]` is the same picture however many are
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
@@ -57,7 +57,7 @@ from core.checkpoints import (
 from core.data import ImageSet
 from core.devices import pick_device
 from core.errors import CheckpointError, UserError
-from core.files import atomic_path
+from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
 
 ARCH = "dcgan-sn-v1"
@@ -262,19 +262,6 @@ def _to_images(x: Tensor) -> list[Image.Image]:
     pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).byte().cpu()
     pixels = pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
     return [Image.fromarray(p.permute(1, 2, 0).numpy(), "RGB") for p in pixels]
-
-
-def grid(images: Sequence[Image.Image], columns: int) -> Image.Image:
-    """Images of one size tiled row by row, `columns` wide (fewer if there are fewer images)."""
-    if not images:
-        raise ValueError("no images to tile")
-    columns = max(1, min(columns, len(images)))
-    rows = math.ceil(len(images) / columns)
-    width, height = images[0].size
-    sheet = Image.new("RGB", (columns * width, rows * height), "white")
-    for i, image in enumerate(images):
-        sheet.paste(image, ((i % columns) * width, (i // columns) * height))
-    return sheet
 
 
 class GanTrainingJob:
@@ -655,17 +642,6 @@ def vary(
     moved = moved * (z.norm() / moved.norm(dim=1, keepdim=True))
     labels = _labels(loaded.config, 1, class_name)
     return _generate(loaded, moved, None if labels is None else labels.expand(n))
-
-
-def save_gif(images: Sequence[Image.Image], path: str | Path, ms_per_frame: int = 80) -> Path:
-    """An endlessly looping GIF of `images`, written atomically."""
-    if not images:
-        raise UserError("No frames to save.")
-    with atomic_path(path) as tmp:
-        images[0].save(
-            tmp, format="GIF", save_all=True, append_images=list(images[1:]), duration=ms_per_frame, loop=0
-        )
-    return Path(path)
 
 
 class SampleJob:

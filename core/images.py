@@ -6,9 +6,10 @@ can load and show pictures without paying for it.
 """
 
 import json
+import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,3 +193,27 @@ def to_pil(tensor: "torch.Tensor") -> Image.Image:
     """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB image (values outside are clipped)."""
     chw = tensor.detach().squeeze(0).clamp(0, 1).mul(255).round().byte()
     return Image.fromarray(chw.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def grid(images: Sequence[Image.Image], columns: int) -> Image.Image:
+    """Images of one size tiled row by row, `columns` wide (fewer if there are fewer images)."""
+    if not images:
+        raise ValueError("no images to tile")
+    columns = max(1, min(columns, len(images)))
+    rows = math.ceil(len(images) / columns)
+    width, height = images[0].size
+    sheet = Image.new("RGB", (columns * width, rows * height), "white")
+    for i, image in enumerate(images):
+        sheet.paste(image, ((i % columns) * width, (i // columns) * height))
+    return sheet
+
+
+def save_gif(images: Sequence[Image.Image], path: str | Path, ms_per_frame: int = 80) -> Path:
+    """An endlessly looping GIF of `images`, written atomically."""
+    if not images:
+        raise ImageError("No frames to save.")
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=list(images[1:]), duration=ms_per_frame, loop=0
+        )
+    return Path(path)

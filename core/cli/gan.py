@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import DEVICE_HELP, report_result, run_with_progress
-from core.images import save_image
+from core.images import save_gif, save_image
 from core.jobs import run_job
 
 
@@ -46,7 +46,7 @@ def _sample_gan(args: argparse.Namespace) -> int:
 
 
 def _interpolate_gan(args: argparse.Namespace) -> int:
-    from core.gan import InterpolateJob, save_gif
+    from core.gan import InterpolateJob
 
     job = InterpolateJob(args.checkpoint, args.steps, args.seed_a, args.seed_b, args.class_name)
     outcome = run_job(job)

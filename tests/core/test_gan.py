@@ -9,7 +9,8 @@ from core import gan
 from core.checkpoints import ModelKind, load_checkpoint, read_info, save_checkpoint
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
-from core.gan import GanTrainingJob, diff_augment, grid, interpolate, load_generator, sample, save_gif, vary
+from core.gan import GanTrainingJob, diff_augment, interpolate, load_generator, sample, vary
+from core.images import grid, save_gif
 from core.jobs import CancelToken, Event, ImageResult, JobContext, Preview, Progress, run_job
 from tests.core.test_data import shapes_folder
 
