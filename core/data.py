@@ -114,7 +114,7 @@ class ImageSet:
             except ImageError as exc:
                 skipped.append((file, str(exc)))
                 continue
-            square = _centre_square(image.convert("L") if grey else image, size)
+            square = centre_square(image.convert("L") if grey else image, size)
             arrays.append(np.asarray(square).reshape(size, size, -1))
             kept.append(file)
         if not kept:
@@ -229,7 +229,8 @@ def _check_size(size: int) -> None:
         raise UserError(f"The image size must be between {MIN_SIZE} and {MAX_SIZE} px, not {size}.")
 
 
-def _centre_square(image: Image.Image, size: int) -> Image.Image:
+def centre_square(image: Image.Image, size: int) -> Image.Image:
+    """The largest centred square of `image`, resized to `size` px (Lanczos)."""
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     return image.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side))

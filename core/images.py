@@ -190,8 +190,10 @@ def to_tensor(image: Image.Image, device: "torch.device | str" = "cpu") -> "torc
 
 
 def to_pil(tensor: "torch.Tensor") -> Image.Image:
-    """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB image (values outside are clipped)."""
-    chw = tensor.detach().squeeze(0).clamp(0, 1).mul(255).round().byte()
+    """Float tensor (1, C, H, W) or (C, H, W) in [0, 1], C = 3 or 1 (grey) -> RGB image (values outside
+    are clipped)."""
+    chw = (tensor[0] if tensor.ndim == 4 else tensor).detach().clamp(0, 1).mul(255).round().byte()
+    chw = chw.expand(3, -1, -1) if chw.shape[0] == 1 else chw
     return Image.fromarray(chw.permute(1, 2, 0).cpu().numpy(), "RGB")
 
 

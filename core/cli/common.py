@@ -2,12 +2,14 @@
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from tqdm import tqdm
 
-from core.images import save_image
+from core.images import save_gif, save_image
 from core.jobs import Event, ImageResult, Job, Message, Outcome, Progress, R, run_job
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
@@ -27,6 +29,7 @@ class TerminalProgress:
             if self._bar is None:
                 self._bar = tqdm(total=event.total, unit="step", file=sys.stderr)
             self._bar.set_description(event.stage, refresh=False)
+            self._bar.total = event.total  # a job's stages may count different things
             self._bar.n = event.step
             if event.losses:
                 self._bar.set_postfix({k: f"{v:.4g}" for k, v in event.losses.items()}, refresh=False)
@@ -70,3 +73,24 @@ def report_result(outcome: Outcome[Any], quiet: bool) -> int:
     if outcome.result is not None and not quiet:
         print(outcome.result)
     return 130 if outcome.cancelled else 0
+
+
+def save_samples(images: Sequence[Image.Image], sheet: ImageResult, folder: Path, quiet: bool) -> int:
+    """One PNG per sample and the grid as grid.png in `folder`, each with the settings in its metadata."""
+    for index, image in enumerate(images):
+        save_image(image, folder / f"sample-{index:03d}.png", {**sheet.settings, "index": index})
+    save_image(sheet.image, folder / "grid.png", sheet.settings)
+    if not quiet:
+        print(folder / "grid.png")
+    return 0
+
+
+def save_frames(frames: Sequence[Image.Image], strip: ImageResult, output: Path, quiet: bool) -> int:
+    """An interpolation as an animation when `output` is a .gif, else the strip as one picture."""
+    if output.suffix.lower() == ".gif":
+        save_gif(frames, output)
+    else:
+        save_image(strip.image, output, strip.settings)
+    if not quiet:
+        print(output)
+    return 0

@@ -4,8 +4,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import DEVICE_HELP, report_result, run_with_progress
-from core.images import save_gif, save_image
+from core.cli.common import DEVICE_HELP, report_result, run_with_progress, save_frames, save_samples
 from core.jobs import run_job
 
 
@@ -35,14 +34,7 @@ def _sample_gan(args: argparse.Namespace) -> int:
 
     job = SampleJob(args.checkpoint, args.n, args.seed, args.truncation, args.class_name)
     outcome = run_job(job)
-    if outcome.result is None:
-        return 130
-    for index, image in enumerate(job.images):
-        save_image(image, args.out / f"sample-{index:03d}.png", {**outcome.result.settings, "index": index})
-    save_image(outcome.result.image, args.out / "grid.png", outcome.result.settings)
-    if not args.quiet:
-        print(args.out / "grid.png")
-    return 0
+    return 130 if outcome.result is None else save_samples(job.images, outcome.result, args.out, args.quiet)
 
 
 def _interpolate_gan(args: argparse.Namespace) -> int:
@@ -50,15 +42,7 @@ def _interpolate_gan(args: argparse.Namespace) -> int:
 
     job = InterpolateJob(args.checkpoint, args.steps, args.seed_a, args.seed_b, args.class_name)
     outcome = run_job(job)
-    if outcome.result is None:
-        return 130
-    if args.output.suffix.lower() == ".gif":
-        save_gif(job.frames, args.output)
-    else:
-        save_image(outcome.result.image, args.output, outcome.result.settings)
-    if not args.quiet:
-        print(args.output)
-    return 0
+    return 130 if outcome.result is None else save_frames(job.frames, outcome.result, args.output, args.quiet)
 
 
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:

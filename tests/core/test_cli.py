@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from core.cli import main
-from core.images import load_image, read_metadata
+from core.images import list_images, load_image, read_metadata
 from tests.conftest import SHARED_DATA, gradient_image, untrained_fast_style
 
 
@@ -164,3 +164,37 @@ def test_gan_train_sample_and_interpolate(shapes_folder: Path, tmp_path: Path) -
     with Image.open(gif) as frames:
         assert frames.n_frames == 5
     assert main(["sample-gan", str(checkpoint), "--class", "circles", "--out", str(tmp_path / "x")]) == 1
+
+
+def test_vae_train_sample_reconstruct_interpolate_and_evaluate(
+    shapes_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "vae"
+    code = main(
+        ["train-vae", str(shapes_folder), "--size", "32", "--latent", "4", "--steps", "4", "--width", "4",
+         "--batch-size", "4", "--sample-every", "2", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    checkpoint = out / "vae.safetensors"
+    assert main(["sample-vae", str(checkpoint), "-n", "2", "--out", str(tmp_path / "s")]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "grid.png",
+        "sample-000.png",
+        "sample-001.png",
+    ]
+    pictures = list_images(shapes_folder)
+    recon = tmp_path / "recon.png"
+    assert main(["reconstruct", str(checkpoint), str(pictures[0]), "-o", str(recon)]) == 0
+    assert load_image(recon).size == (64, 32)
+    assert read_metadata(recon)["operation"] == "vae-reconstruct"
+    strip = tmp_path / "strip.png"
+    assert main(["interpolate-vae", str(checkpoint), str(pictures[0]), str(pictures[1]), "--steps", "3",
+                 "-o", str(strip)]) == 0  # fmt: skip
+    assert load_image(strip).size == (3 * 32, 32)
+    capsys.readouterr()
+    assert main(["evaluate-vae", str(checkpoint), str(shapes_folder)]) == 0
+    assert "negative ELBO" in capsys.readouterr().out
+    assert main(["reconstruct", str(checkpoint), str(tmp_path / "none.png"), "-o", str(recon)]) == 1
+    assert "none.png does not exist" in capsys.readouterr().err
+    assert main(["sample-vae", str(pictures[0]), "--out", str(tmp_path / "x")]) == 1
+    assert "not a Neural Easel checkpoint" in capsys.readouterr().err

@@ -1,0 +1,222 @@
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core import vae
+from core.checkpoints import ModelKind, load_checkpoint, read_info, save_checkpoint
+from core.data import ImageSet
+from core.errors import CheckpointError, UserError
+from core.jobs import CancelToken, Event, JobContext, Preview, Progress, run_job
+from core.vae import (
+    DecodeJob,
+    InterpolateJob,
+    ReconstructJob,
+    VaeTrainingJob,
+    decode_with_offsets,
+    evaluate,
+    interpolate,
+    load_vae,
+    reconstruct,
+    sample,
+)
+
+SMALL: dict[str, Any] = {"width": 8, "latent": 8, "batch_size": 32, "sample_every": 5, "lr": 3e-3}
+
+
+def discs(n: int = 256, size: int = 28, channels: int = 1, seed: int = 0) -> ImageSet:
+    """Bright discs of random centre and radius on black: three factors a VAE picks up in a few steps."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[:size, :size]
+    images = np.zeros((n, channels, size, size), np.uint8)
+    for image in images:
+        cy, cx = rng.uniform(size * 0.3, size * 0.7, 2)
+        radius = rng.uniform(size * 0.12, size * 0.3)
+        colour = rng.integers(128, 256, channels) if channels == 3 else [255]
+        for c, value in enumerate(colour):
+            image[c][(ys - cy) ** 2 + (xs - cx) ** 2 <= radius**2] = value
+    return ImageSet(torch.from_numpy(images), name="discs")
+
+
+def train(data: ImageSet, out: Path, steps: int, **kwargs: Any) -> Path:
+    return VaeTrainingJob(data, out, steps=steps, **{**SMALL, **kwargs}).run(JobContext())
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path, ModelKind.VAE)[0]
+
+
+def picture(data: ImageSet, index: int) -> Image.Image:
+    return Image.fromarray(data.images[index, 0].numpy()).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def data() -> ImageSet:
+    return discs()
+
+
+@pytest.fixture(scope="module")
+def trained(data: ImageSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(data, tmp_path_factory.mktemp("trained"), 150)
+
+
+@pytest.fixture(scope="module")
+def untrained(data: ImageSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(data, tmp_path_factory.mktemp("untrained"), 1, lr=1e-9)
+
+
+def test_training_lowers_the_negative_elbo_and_records_the_run(
+    data: ImageSet, trained: Path, untrained: Path
+) -> None:
+    info = read_info(trained, ModelKind.VAE)
+    assert trained.name == "vae.safetensors"
+    assert info.arch == vae.ARCH
+    assert info.config["size"] == 28  # 28 px data trains a 28 px model, so its ELBO is comparable
+    assert info.config["likelihood"] == "bernoulli"  # grey data
+    assert info.training["step"] == 150
+    assert set(info.training["losses"]) == {"elbo", "reconstruction", "kl"}
+    assert len(info.training["kl_per_dimension"]) == 8
+    before, after = evaluate(untrained, data), evaluate(trained, data)
+    assert after["nelbo"] < 0.5 * before["nelbo"]
+    assert after["nelbo"] == pytest.approx(after["reconstruction"] + after["kl"])
+    assert after["bits_per_dim"] == pytest.approx(after["nelbo"] / (28 * 28 * np.log(2)))
+    assert after["kl"] > 1.0  # the code carries information: no posterior collapse
+
+
+def test_reconstructions_beat_the_untrained_model(data: ImageSet, trained: Path, untrained: Path) -> None:
+    def error(model: Path) -> float:
+        pairs = [reconstruct(model, picture(data, i)) for i in range(16)]
+        return float(np.mean([np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() for a, b in pairs]))
+
+    seen, _ = reconstruct(trained, picture(data, 0))
+    assert seen.size == (28, 28)
+    assert np.array_equal(np.asarray(seen)[..., 0], data.images[0, 0].numpy())
+    assert error(trained) < 0.5 * error(untrained)
+
+
+def test_interpolation_ends_on_the_reconstructions(data: ImageSet, trained: Path, tmp_path: Path) -> None:
+    a, b = picture(data, 1), picture(data, 2)
+    frames = interpolate(trained, a, b, 6)
+    assert len(frames) == 6
+    for frame, image in ((frames[0], a), (frames[-1], b)):
+        assert frame.tobytes() == reconstruct(trained, image)[1].tobytes()
+    middle = np.asarray(frames[3], float)
+    assert np.abs(middle - np.asarray(frames[0], float)).mean() > 1  # it moves
+    gif = tmp_path / "morph.gif"
+    result = run_job(InterpolateJob(trained, a, b, 4, gif)).result
+    assert result is not None
+    assert result.image.size == (4 * 28, 28)
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 4
+
+
+def test_a_slider_moves_the_picture_and_zero_is_the_reconstruction(data: ImageSet, trained: Path) -> None:
+    image = picture(data, 3)
+    top = load_vae(trained).ranked_dimensions[0]
+    kl = read_info(trained).training["kl_per_dimension"]
+    assert kl[top] == max(kl)
+    at_zero = np.asarray(decode_with_offsets(trained, {top: 0.0}, image=image), float)
+    assert np.array_equal(at_zero, np.asarray(reconstruct(trained, image)[1], float))
+    moved = np.asarray(decode_with_offsets(trained, {top: 2.5}, image=image), float)
+    assert np.abs(moved - at_zero).mean() > 2
+    from_seed = run_job(DecodeJob(trained, {}, seed=4)).result
+    assert from_seed is not None
+    assert from_seed.image.tobytes() == sample(trained, 1, seed=4)[0].tobytes()
+    with pytest.raises(UserError, match="dimensions 0 to 7"):
+        decode_with_offsets(trained, {8: 1.0})
+
+
+def test_samples_repeat_per_seed_and_temperature_tames_them(trained: Path) -> None:
+    first = sample(trained, 3, seed=5)
+    assert [im.size for im in first] == [(28, 28)] * 3
+    assert sample(trained, 1, seed=5)[0].tobytes() == first[0].tobytes()
+    assert sample(trained, 1, seed=6)[0].tobytes() != first[0].tobytes()
+    assert sample(trained, 1, seed=5, temperature=0.3)[0].tobytes() != first[0].tobytes()
+    with pytest.raises(UserError, match="temperature"):
+        sample(trained, 1, temperature=0)
+
+
+def test_resume_is_bit_identical(data: ImageSet, tmp_path: Path) -> None:
+    whole = weights(train(data, tmp_path / "whole", 6))
+    first = train(data, tmp_path / "parts", 3)
+    resumed = weights(train(data, tmp_path / "parts", 6, resume=first))
+    assert whole.keys() == resumed.keys()
+    assert any(k.startswith(vae.OPTIM_PREFIX) for k in whole)
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_cancel_leaves_a_resumable_checkpoint_and_previews_show(data: ImageSet, tmp_path: Path) -> None:
+    token = CancelToken()
+    events: list[Event] = []
+
+    def cancel_after_five(event: Event) -> None:  # progress is rate-limited: step 5 may not be reported
+        events.append(event)
+        if isinstance(event, Progress) and event.step >= 5 and not token.cancelled:
+            token.cancel()
+
+    outcome = run_job(VaeTrainingJob(data, tmp_path, steps=500, **SMALL), cancel_after_five, token)
+    assert outcome.cancelled
+    assert outcome.result == tmp_path / "vae.safetensors"
+    step = read_info(outcome.result).training["step"]
+    assert 5 <= step < 500
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert previews
+    assert previews[0].image.size == (8 * 28, 8 * 28)
+    resumed = train(data, tmp_path, step + 1, resume=outcome.result)
+    assert read_info(resumed).training["step"] == step + 1
+
+
+def test_nan_stops_training_and_keeps_the_last_checkpoint(
+    data: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = train(data, tmp_path, 2)
+    before = good.read_bytes()
+    monkeypatch.setattr(vae, "kl_per_dimension", lambda mu, log_var: mu * float("nan"))
+    with pytest.raises(UserError, match=r"diverged at step 3 .*: lower the learning rate"):
+        train(data, tmp_path, 6, resume=good, checkpoint_every=1)
+    assert good.read_bytes() == before
+
+
+def test_colour_data_gets_a_learned_gaussian(tmp_path: Path) -> None:
+    colour = discs(64, 32, channels=3)
+    path = train(colour, tmp_path, 30, checkpoint_every=100)
+    loaded = load_vae(path)
+    assert loaded.config.likelihood == "gaussian"
+    assert loaded.config.size == 32
+    x = colour.images.float() / 255
+    with torch.no_grad():
+        residual = x - loaded.model.mean_image(loaded.model.encode(x)[0])
+    optimum = float(residual.square().mean().sqrt().log())  # the maximum-likelihood log sigma
+    learned = float(loaded.model.log_sigma.mean())
+    assert learned != -2.0
+    assert np.sign(learned + 2.0) == np.sign(optimum + 2.0)
+    result = evaluate(loaded, colour)
+    assert np.isfinite(result["nelbo"])
+    assert sample(loaded, 1)[0].size == (32, 32)
+    pair = run_job(ReconstructJob(path, Image.new("RGB", (50, 40), "red"))).result
+    assert pair is not None
+    assert pair.image.size == (64, 32)
+
+
+def test_bad_inputs_are_refused(data: ImageSet, trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="image size must be one of"):
+        train(data, tmp_path, 1, size=48)
+    with pytest.raises(UserError, match="Beta must be above 0"):
+        train(data, tmp_path, 1, beta=0)
+    with pytest.raises(UserError, match="has 3-channel images; the model has 1"):
+        train(discs(8, 28, channels=3), tmp_path / "resumed", 200, resume=trained)
+    with pytest.raises(UserError, match="already trained for 150 steps"):
+        train(data, tmp_path / "resumed", 100, resume=trained)
+    other = tmp_path / "gan.safetensors"
+    save_checkpoint(other, {"w": torch.zeros(1)}, kind=ModelKind.GAN, arch="dcgan-sn-v1")
+    with pytest.raises(CheckpointError, match="not a VAE"):
+        load_vae(other)
+    foreign = tmp_path / "foreign.safetensors"
+    save_checkpoint(foreign, {"w": torch.zeros(1)}, kind=ModelKind.VAE, arch=vae.ARCH, config={"size": 28})
+    with pytest.raises(CheckpointError, match="does not hold the weights"):
+        load_vae(foreign)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_vae(tmp_path / "missing.safetensors")
