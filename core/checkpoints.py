@@ -124,13 +124,22 @@ def read_info(path: str | os.PathLike[str], kind: ModelKind | None = None) -> Ch
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str], kind: ModelKind | None = None, device: "torch.device | str" = "cpu"
+    path: str | os.PathLike[str],
+    kind: ModelKind | None = None,
+    device: "torch.device | str" = "cpu",
+    arch: str | None = None,
 ) -> tuple[dict[str, "torch.Tensor"], CheckpointInfo]:
-    """Weights and metadata of a checkpoint, checked against `kind` before any weight is read."""
+    """Weights and metadata of a checkpoint, checked against `kind` and `arch` (the architecture the
+    calling code builds) before any weight is read."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     info = read_info(path, kind)
+    if arch is not None and info.arch != arch:
+        raise CheckpointError(
+            f"{Path(path).name} is a {info.kind.label} of an architecture this version does not know "
+            f"({info.arch}): update the app to use it."
+        )
     try:
         tensors = load_file(str(path), device=str(device))
     except (SafetensorError, OSError) as exc:

@@ -1,6 +1,8 @@
 """Which device runs the tensors: CUDA > Apple MPS > CPU, unless the user chose one."""
 
 import os
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import torch
 
@@ -44,3 +46,11 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (mps)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def autocast(device: torch.device) -> AbstractContextManager[Any]:
+    """bf16 autocast on CUDA GPUs that have it; plain fp32 elsewhere. (fp16 would need loss scaling, and
+    Caffe VGG's activations, in the thousands, square to beyond its range in Gram matrices.)"""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()

@@ -34,7 +34,6 @@ latent point and class: `sample(seed=s)[0]` is the same picture however many are
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,10 +54,11 @@ from core.checkpoints import (
     save_checkpoint,
 )
 from core.data import ImageSet
-from core.devices import pick_device
+from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
+from core.training import all_finite, diverged, require_at_least_one, resumed_step
 
 ARCH = "dcgan-sn-v1"
 CHECKPOINT_NAME = "gan.safetensors"
@@ -245,13 +245,6 @@ def diff_augment(x: Tensor, policy: str, generator: torch.Generator) -> Tensor:
     return x
 
 
-def _autocast(device: torch.device) -> AbstractContextManager[Any]:
-    """bf16 autocast on CUDA GPUs that have it (no loss scaling needed, unlike fp16); fp32 elsewhere."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 def _latents(seed: int, n: int, latent: int) -> Tensor:
     """(n, latent) standard normal points; row i is the same for every n >= i + 1 (one sequential draw)."""
     return torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
@@ -298,13 +291,9 @@ class GanTrainingJob:
         device: str | None = None,
         data_name: str = "",
     ) -> None:
-        for name, value in (
-            ("steps", steps),
-            ("sample interval", sample_every),
-            ("checkpoint interval", checkpoint_every),
-        ):
-            if value < 1:
-                raise UserError(f"The {name} must be at least 1, not {value}.")
+        require_at_least_one(
+            {"steps": steps, "sample interval": sample_every, "checkpoint interval": checkpoint_every}
+        )
         self.data, self.out = data, Path(out_dir) / CHECKPOINT_NAME
         self.steps, self.size, self.conditional = steps, size, conditional
         self.settings: dict[str, Any] = dict(
@@ -357,7 +346,7 @@ class GanTrainingJob:
             if step % self.checkpoint_every == 0 and step < self.steps:
                 self._save((g_net, d_net, ema, opt_g, opt_d), config, step, losses, name, len(data))
             if step % self.sample_every == 0:
-                with torch.inference_mode(), _autocast(device):
+                with torch.inference_mode(), autocast(device):
                     images = _to_images(ema(fixed_z, fixed_labels))
                 ctx.preview(grid(images, 8), f"Step {step} of {self.steps}")
         if step < self.steps:
@@ -418,7 +407,7 @@ class GanTrainingJob:
         z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
 
         d_net.requires_grad_(True)
-        with _autocast(device):
+        with autocast(device):
             with torch.no_grad():
                 fake = g_net(z, labels)
             real_scores = d_net(diff_augment(real, config.diffaugment, rng), labels).float()
@@ -430,7 +419,7 @@ class GanTrainingJob:
 
         d_net.requires_grad_(False)  # G's step needs gradients through D, not for it
         z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
-        with _autocast(device):
+        with autocast(device):
             scores = d_net(diff_augment(g_net(z, labels), config.diffaugment, rng), labels).float()
         loss_g = g_hinge_loss(scores)
         opt_g.zero_grad(set_to_none=True)
@@ -447,10 +436,10 @@ class GanTrainingJob:
         return dict(zip(("d", "g", "d_real", "d_fake"), values, strict=True))
 
     def _diverged(self, step: int, config: GanConfig) -> UserError:
-        last = f" resume from the last checkpoint ({self.out}) or" if self.out.exists() else ""
-        return UserError(
-            f"Training diverged at step {step} (a loss became infinite or NaN): lower the learning rate "
-            f"(now {config.lr_g:g} for G, {config.lr_d:g} for D), then{last} start again."
+        return diverged(
+            f"at step {step}",
+            self.out,
+            f"lower the learning rate (now {config.lr_g:g} for G, {config.lr_d:g} for D)",
         )
 
     def _restore(
@@ -462,11 +451,7 @@ class GanTrainingJob:
         """Load nets and Adam states from `self.resume`; returns (step, its last losses)."""
         assert self.resume is not None
         tensors, info = _read_checkpoint(self.resume)
-        step = int(info.training.get("step", 0))
-        if step > self.steps:
-            raise UserError(
-                f"{self.resume.name} has already trained for {step} steps: ask for more to go on."
-            )
+        step = resumed_step(info, self.resume, self.steps)
         try:
             for module, prefix in zip(state[:3], _PREFIXES, strict=False):
                 module.load_state_dict(_strip(tensors, prefix))
@@ -489,7 +474,7 @@ class GanTrainingJob:
         image_count: int,
     ) -> None:
         """Write the checkpoint, unless a weight is no longer finite: never replace a good file by a bad."""
-        if not all(bool(torch.isfinite(p).all()) for net in state[:3] for p in net.parameters()):
+        if not all_finite(state[:3]):
             raise self._diverged(step, config)
         tensors: dict[str, Tensor] = {}
         training: dict[str, Any] = {
@@ -525,12 +510,7 @@ def _new_nets(config: GanConfig) -> tuple[Generator, Discriminator, Generator]:
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], CheckpointInfo]:
-    tensors, info = load_checkpoint(path, ModelKind.GAN)
-    if info.arch != ARCH:
-        raise CheckpointError(
-            f"{path.name} is a GAN of an architecture this version does not know ({info.arch}): update."
-        )
-    return tensors, info
+    return load_checkpoint(path, ModelKind.GAN, arch=ARCH)
 
 
 class LoadedGan(NamedTuple):

@@ -5,6 +5,7 @@ Linux). `NEURAL_EASEL_HOME` overrides it, which tests and portable installs use.
 """
 
 import os
+import time
 from pathlib import Path
 
 import platformdirs
@@ -20,6 +21,11 @@ def data_dir() -> Path:
 def models_dir() -> Path:
     """Trained models (checkpoints) the model picker lists."""
     return _ensure(data_dir() / "models")
+
+
+def new_run_folder(name: str) -> Path:
+    """A fresh folder path in the models folder for a training run called `name` (its model's name)."""
+    return models_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def cache_dir() -> Path:

@@ -57,6 +57,7 @@ from core.devices import pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif, to_pil
 from core.jobs import ImageResult, JobContext
+from core.training import all_finite, diverged, require_at_least_one, resumed_step
 
 ARCH = "conv-vae-v1"
 CHECKPOINT_NAME = "vae.safetensors"
@@ -249,13 +250,9 @@ class VaeTrainingJob:
         device: str | None = None,
         data_name: str = "",
     ) -> None:
-        for name, value in (
-            ("steps", steps),
-            ("sample interval", sample_every),
-            ("checkpoint interval", checkpoint_every),
-        ):
-            if value < 1:
-                raise UserError(f"The {name} must be at least 1, not {value}.")
+        require_at_least_one(
+            {"steps": steps, "sample interval": sample_every, "checkpoint interval": checkpoint_every}
+        )
         self.data, self.out = data, Path(out_dir) / CHECKPOINT_NAME
         self.steps, self.size, self.likelihood = steps, size, likelihood
         self.settings: dict[str, Any] = dict(
@@ -342,11 +339,7 @@ class VaeTrainingJob:
         return dict(zip(("elbo", "reconstruction", "kl"), values, strict=True))
 
     def _diverged(self, step: int, config: VaeConfig) -> UserError:
-        last = f" resume from the last checkpoint ({self.out}) or" if self.out.exists() else ""
-        return UserError(
-            f"Training diverged at step {step} (a loss became infinite or NaN): lower the learning rate "
-            f"(now {config.lr:g}), then{last} start again."
-        )
+        return diverged(f"at step {step}", self.out, f"lower the learning rate (now {config.lr:g})")
 
     def _restore(
         self, model: Vae, optimizer: torch.optim.Optimizer, config: VaeConfig, ctx: JobContext
@@ -354,11 +347,7 @@ class VaeTrainingJob:
         """Load the model and Adam's state from `self.resume`; returns (step, its last losses)."""
         assert self.resume is not None
         tensors, info = _read_checkpoint(self.resume)
-        step = int(info.training.get("step", 0))
-        if step > self.steps:
-            raise UserError(
-                f"{self.resume.name} has already trained for {step} steps: ask for more to go on."
-            )
+        step = resumed_step(info, self.resume, self.steps)
         try:
             model.load_state_dict(_strip(tensors, MODEL_PREFIX))
             restore_optimizer(optimizer, tensors, OPTIM_PREFIX, info.training["optimizer"], config.lr)
@@ -378,7 +367,7 @@ class VaeTrainingJob:
         data_name: str,
     ) -> None:
         """Write the checkpoint, unless a weight is no longer finite: never replace a good file by a bad."""
-        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        if not all_finite([model]):
             raise self._diverged(step, config)
         tensors, param_groups = optimizer_tensors(optimizer, OPTIM_PREFIX)
         tensors.update({MODEL_PREFIX + k: v for k, v in model.state_dict().items()})
@@ -432,12 +421,7 @@ def _new_model(config: VaeConfig) -> Vae:
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], CheckpointInfo]:
-    tensors, info = load_checkpoint(path, ModelKind.VAE)
-    if info.arch != ARCH:
-        raise CheckpointError(
-            f"{path.name} is a VAE of an architecture this version does not know ({info.arch}): update."
-        )
-    return tensors, info
+    return load_checkpoint(path, ModelKind.VAE, arch=ARCH)
 
 
 class LoadedVae(NamedTuple):

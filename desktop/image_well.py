@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QPixmap
 from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
@@ -58,8 +58,12 @@ class ImageWell(QLabel):
             )
             self.setToolTip("")
             return
-        thumb = self.image.copy()
-        thumb.thumbnail((self.width() - 8, self.height() - 8))
+        box = (self.width() - 8, self.height() - 8)
+        if self.image.width * 2 <= box[0] and self.image.height * 2 <= box[1]:
+            thumb = ImageOps.contain(self.image, box, Image.Resampling.NEAREST)  # a 28 px sample, enlarged
+        else:
+            thumb = self.image.copy()
+            thumb.thumbnail(box)
         self.setPixmap(QPixmap.fromImage(to_qimage(thumb)))
         self.setStyleSheet("QLabel { border: 1px solid palette(mid); border-radius: 6px; }")
         self.setToolTip(self.source)

@@ -35,9 +35,11 @@ from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker, describe_model
 from desktop.panels.base import ModelPanel
+from desktop.panels.classifier import ClassifierPanel
 from desktop.panels.colour import ColourPanel
 from desktop.panels.gan import GanPanel
 from desktop.panels.style import WEIGHTS_KEY, StylePanel
+from desktop.panels.vae import VaePanel
 from desktop.progress_panel import ProgressPanel
 from desktop.qimage import to_qimage
 from desktop.workers import JobWorker
@@ -128,6 +130,8 @@ class MainWindow(QMainWindow):
             Tool.COLOUR_TRANSFER: self.colour_panel,
             Tool.TRAIN_GAN: self.gan_panel,
         }
+        self._add_model_panel(ModelKind.VAE, Tool.TRAIN_VAE, VaePanel(self.settings))
+        self._add_model_panel(ModelKind.CLASSIFIER, Tool.TRAIN_CLASSIFIER, ClassifierPanel(self.settings))
         self.model_picker.tool_selected.connect(self._on_tool_selected)
         self.model_picker.model_selected.connect(self._on_model_selected)
         self.progress_panel = ProgressPanel()
@@ -184,6 +188,8 @@ class MainWindow(QMainWindow):
         self.set_picture(Picture.of(image, path.name), f"Open {path.name}")
         self._add_recent(path)
         self.statusBar().showMessage(f"Opened {path}", 5000)
+        if isinstance(panel := self.tools.currentWidget(), ModelPanel):
+            panel.picture_opened()
         return True
 
     def open_paths(self, paths_: list[Path]) -> None:
@@ -289,7 +295,7 @@ class MainWindow(QMainWindow):
         from core.gan import GanTrainingJob  # imports torch
 
         panel = self.gan_panel
-        spec, size = panel.data_spec(), panel.image_size.currentData()
+        spec, size = panel.data.spec, panel.image_size.currentData()
         if not spec:
             self.show_error("No data", "Drop a folder of your images on the GAN panel, or use Fashion-MNIST.")
             return
@@ -579,6 +585,7 @@ class MainWindow(QMainWindow):
         panel.canvas_picture = lambda: self.picture.pil if self.picture else None
         panel.job_requested.connect(lambda job, edits: self.run_job(job, edits, owner=panel))
         panel.error.connect(self._on_panel_error)
+        panel.cancel_requested.connect(lambda: self.progress_panel.cancel())
 
     def _on_tool_selected(self, tool: Tool) -> None:
         self.tools.setCurrentWidget(self._tool_panels[tool])
@@ -626,6 +633,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._warm_up is not None:
             self._warm_up.wait(CLOSE_WAIT_MS)  # an import cannot be interrupted; it ends by itself
+        for panel in self.model_panels.values():
+            panel.close_down()
         if self.worker is not None:
             # Jobs check their cancel flag every step, so this wait is one step long.
             self.worker.cancel()

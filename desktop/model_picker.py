@@ -64,10 +64,10 @@ class ModelPicker(QTreeWidget):
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         entry = current.data(0, ROLE) if current is not None else None
-        if isinstance(entry, Tool):
-            self.tool_selected.emit(entry)
-        elif isinstance(entry, TrainedModel):
+        if isinstance(entry, TrainedModel):
             self.model_selected.emit(entry)
+        elif isinstance(entry, str):  # a Tool: Qt hands a stored StrEnum back as a plain str
+            self.tool_selected.emit(Tool(entry))
 
 
 def describe_model(model: TrainedModel) -> str:

@@ -16,7 +16,7 @@ import math
 import random
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, get_args
 
@@ -34,7 +34,7 @@ from core.checkpoints import (
     restore_optimizer,
     save_checkpoint,
 )
-from core.devices import pick_device
+from core.devices import autocast, pick_device
 from core.errors import CheckpointError, ImageError, UserError
 from core.features import VGGFeatures, load_features
 from core.files import atomic_path
@@ -43,6 +43,7 @@ from core.jobs import ImageResult, JobContext
 from core.style.colour import KeepColours, preserve_colours
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss, total_variation
 from core.style.tiles import map_tiles
+from core.training import all_finite, diverged, require_at_least_one, resumed_step
 
 ARCH = "transformer-net-v1"
 OPTIM_PREFIX = "optim."
@@ -168,21 +169,7 @@ def load_transformer(path: str | Path) -> tuple[TransformerNet, CheckpointInfo]:
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], CheckpointInfo]:
-    tensors, info = load_checkpoint(path, ModelKind.FAST_STYLE)
-    if info.arch != ARCH:
-        raise CheckpointError(
-            f"{path.name} is a fast style network of an architecture this version does not know "
-            f"({info.arch}): update the app to use it."
-        )
-    return tensors, info
-
-
-def _autocast(device: torch.device) -> AbstractContextManager[Any]:
-    """bf16 autocast on CUDA GPUs that have it; plain fp32 elsewhere. (fp16 would need loss scaling, and
-    Caffe VGG's activations, in the thousands, square to beyond its range in the Gram matrices.)"""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    return load_checkpoint(path, ModelKind.FAST_STYLE, arch=ARCH)
 
 
 def _memory_format(device: torch.device) -> torch.memory_format:
@@ -222,14 +209,14 @@ class FastStyleTrainingJob:
         seed: int = 0,
         style_name: str = "",
     ) -> None:
-        for name, value in (
-            ("steps", steps),
-            ("batch size", batch_size),
-            ("checkpoint interval", checkpoint_every),
-            ("preview interval", preview_every),
-        ):
-            if value < 1:
-                raise UserError(f"The {name} must be at least 1, not {value}.")
+        require_at_least_one(
+            {
+                "steps": steps,
+                "batch size": batch_size,
+                "checkpoint interval": checkpoint_every,
+                "preview interval": preview_every,
+            }
+        )
         if not 32 <= image_size <= 2048:
             raise UserError(f"The training image size must be between 32 and 2048 px, not {image_size}.")
         if min(style_weight, content_weight, tv_weight) < 0 or lr <= 0 or style_scale <= 0:
@@ -290,7 +277,7 @@ class FastStyleTrainingJob:
         while step < self.steps and not ctx.stop_requested():
             step += 1
             batch = self._batch(photos, step, device).contiguous(memory_format=memory_format)
-            with _autocast(device):
+            with autocast(device):
                 with torch.no_grad():
                     content_targets = vgg(batch, CONTENT_LAYERS)
                 stylized = net(batch)
@@ -316,7 +303,7 @@ class FastStyleTrainingJob:
             if checkpoint_due:
                 self._save(net, optimizer, step, losses, photos_count=len(photos))
             if step % self.preview_every == 0:
-                with torch.inference_mode(), _autocast(device):
+                with torch.inference_mode(), autocast(device):
                     ctx.preview(to_pil(net(preview_input).float()), f"Step {step} of {self.steps}")
 
         report(step)
@@ -331,11 +318,8 @@ class FastStyleTrainingJob:
             return TransformerNet()
 
     def _diverged(self, step: int) -> UserError:
-        last = f" resume from the last checkpoint ({self.out.name}) or" if self.out.exists() else ""
-        return UserError(
-            f"Training diverged at step {step} (a loss became infinite or NaN). Lower the learning rate "
-            f"(now {self.lr:g}) or the style weight (now {self.style_weight:g}), then{last} start again."
-        )
+        cure = f"lower the learning rate (now {self.lr:g}) or the style weight (now {self.style_weight:g})"
+        return diverged(f"at step {step}", self.out, cure)
 
     def _restore(
         self, net: TransformerNet, optimizer: torch.optim.Optimizer, ctx: JobContext
@@ -343,11 +327,7 @@ class FastStyleTrainingJob:
         """Load weights and Adam state from `self.resume`; returns (step, its last losses)."""
         assert self.resume is not None
         tensors, info = _read_checkpoint(self.resume)
-        step = int(info.training.get("step", 0))
-        if step > self.steps:
-            raise UserError(
-                f"{self.resume.name} has already trained for {step} steps: ask for more than that to go on."
-            )
+        step = resumed_step(info, self.resume, self.steps)
         changed = sorted(k for k, v in self.config.items() if info.config.get(k, v) != v)
         if changed:
             ctx.message(f"Resuming with different settings than before: {', '.join(changed)}.")
@@ -370,7 +350,7 @@ class FastStyleTrainingJob:
     ) -> None:
         """Write the checkpoint, unless the weights are no longer finite: a diverged model must never
         replace the last good file."""
-        if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):
+        if not all_finite([net]):
             raise self._diverged(step)
         tensors, param_groups = optimizer_tensors(optimizer, OPTIM_PREFIX)
         tensors.update(net.state_dict())
@@ -456,7 +436,7 @@ class FastStyleTrainingJob:
         """Gram targets (1, C, C) of the painting, its long side STYLE_SIDE x image_size x style_scale."""
         side = max(32, round(STYLE_SIDE * self.image_size * self.style_scale))
         style = to_tensor(resize_long_side(self.style, side), device)
-        with torch.no_grad(), _autocast(device):
+        with torch.no_grad(), autocast(device):
             features = vgg(style.contiguous(memory_format=_memory_format(device)), STYLE_LAYERS)
         return {name: gram(f.float()) for name, f in features.items()}
 
@@ -493,7 +473,7 @@ class FastStyleJob:
         height, width = image.shape[-2:]
 
         def stylize(part: Tensor) -> Tensor:
-            with _autocast(device):
+            with autocast(device):
                 out: Tensor = net(part.to(device).contiguous(memory_format=memory_format))
             return out.float().cpu()
 

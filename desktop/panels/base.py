@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from PIL import Image
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QSpinBox, QWidget
 
 from core.catalog import TrainedModel
 
@@ -17,6 +17,7 @@ from core.catalog import TrainedModel
 class ModelPanel(QWidget):
     job_requested = Signal(object, bool)  # (a core job, whether its picture edits the canvas picture)
     error = Signal(str)  # a message for a problem with the panel's input (shown non-modally)
+    cancel_requested = Signal()  # the panel's own Cancel button: stop the running job
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -30,3 +31,17 @@ class ModelPanel(QWidget):
 
     def job_finished(self, result: object) -> None:
         """The result of a job this panel requested (after an ImageResult reached the canvas)."""
+
+    def picture_opened(self) -> None:
+        """A picture was opened on the canvas while this panel is shown (the classifier classifies it)."""
+
+    def close_down(self) -> None:
+        """The window is closing: wait for any background work the panel runs itself."""
+
+
+def spin_box(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    return spin

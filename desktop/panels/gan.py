@@ -1,33 +1,31 @@
 """GAN panel: train a generator on a folder (or Fashion-MNIST), then sample and interpolate to the canvas."""
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QLabel,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from core import paths
-from core.catalog import FASHION_MNIST, TrainedModel
+from core.catalog import TrainedModel
+from desktop.data_well import DataWell
+from desktop.panels.base import spin_box
 
 SIZES = (32, 64, 128)
 
 
 class GanPanel(QWidget):
     """Emits `train_requested`, `resume_requested`, `sample_requested`, `vary_requested` and
-    `interpolate_requested`; the window builds the jobs from `data_spec()`, the controls and `model`."""
+    `interpolate_requested`; the window builds the jobs from `data.spec`, the controls and `model`."""
 
     train_requested = Signal()
     resume_requested = Signal()
@@ -38,28 +36,16 @@ class GanPanel(QWidget):
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._settings = settings
         self.model: Path | None = None
         self._busy = False
-        self.setAcceptDrops(True)
 
-        self.data_label = QLabel("Drop a folder of your images here")
-        self.data_label.setWordWrap(True)
-        self.data_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.data_label.setStyleSheet(
-            "QLabel { border: 2px dashed palette(mid); border-radius: 6px; padding: 10px; }"
-        )
-        self._data = str(settings.value("gan/data", ""))
-        choose = QPushButton("Choose folder…")
-        choose.clicked.connect(self._choose_folder)
-        fashion = QPushButton("Use Fashion-MNIST")
-        fashion.clicked.connect(lambda: self.set_data(FASHION_MNIST))
+        self.data = DataWell(settings, "gan/data")
         self.image_size = QComboBox()
         for side in SIZES:
             self.image_size.addItem(f"{side} px", side)
         self.image_size.setCurrentIndex(0)
-        self.steps = _spin(10, 1_000_000, 2000, 100)
-        self.net_width = _spin(8, 256, 32, 8)
+        self.steps = spin_box(10, 1_000_000, 2000, 100)
+        self.net_width = spin_box(8, 256, 32, 8)
         self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU, 64 wants a GPU")
         self.conditional = QCheckBox("Classes from subfolders")
         self.conditional.setToolTip("One class per subfolder: choose the class when sampling")
@@ -70,10 +56,10 @@ class GanPanel(QWidget):
 
         self.model_label = QLabel("No GAN selected: train one, or pick one in the model list.")
         self.model_label.setWordWrap(True)
-        self.count = _spin(1, 256, 16, 1)
-        self.seed = _spin(0, 2**31 - 1, 0, 1)
-        self.seed_b = _spin(0, 2**31 - 1, 1, 1)
-        self.frames = _spin(2, 64, 10, 1)
+        self.count = spin_box(1, 256, 16, 1)
+        self.seed = spin_box(0, 2**31 - 1, 0, 1)
+        self.seed_b = spin_box(0, 2**31 - 1, 1, 1)
+        self.frames = spin_box(2, 64, 10, 1)
         self.truncation = QSlider(Qt.Orientation.Horizontal)
         self.truncation.setRange(10, 100)
         self.truncation.setValue(100)
@@ -91,8 +77,7 @@ class GanPanel(QWidget):
 
         train_box = QGroupBox("Train")
         train_form = QFormLayout(train_box)
-        train_form.addRow(self.data_label)
-        train_form.addRow(choose, fashion)
+        train_form.addRow(self.data)
         train_form.addRow("Size", self.image_size)
         train_form.addRow("Steps", self.steps)
         train_form.addRow("Width", self.net_width)
@@ -116,24 +101,11 @@ class GanPanel(QWidget):
         layout.addWidget(train_box)
         layout.addWidget(use_box)
         layout.addStretch(1)
-        self.set_data(self._data)
         self.set_model(None)
-
-    def data_spec(self) -> str:
-        return self._data
-
-    def set_data(self, spec: str) -> None:
-        self._data = spec
-        self._settings.setValue("gan/data", spec)
-        name = "Fashion-MNIST (70,000 clothing images)" if spec == FASHION_MNIST else spec
-        self.data_label.setText(f"Data: {name}" if spec else "Drop a folder of your images here")
 
     def output_folder(self) -> Path:
         """A new folder in the models folder for a training run (its name is the model's name)."""
-        stem = Path(self._data).name if self._data != FASHION_MNIST else "fashion-mnist"
-        return (
-            paths.models_dir() / f"{stem}-{self.image_size.currentData()}px-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
+        return paths.new_run_folder(f"{self.data.stem()}-{self.image_size.currentData()}px")
 
     def set_busy(self, busy: bool) -> None:
         """While a job runs, nothing here can start another."""
@@ -164,25 +136,3 @@ class GanPanel(QWidget):
 
     def selected_class(self) -> str | None:
         return self.class_name.currentData() if self.class_name.count() else None
-
-    def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images to learn from")
-        if folder:
-            self.set_data(folder)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        urls = event.mimeData().urls()
-        if len(urls) == 1 and urls[0].isLocalFile() and Path(urls[0].toLocalFile()).is_dir():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        event.acceptProposedAction()
-        self.set_data(event.mimeData().urls()[0].toLocalFile())
-
-
-def _spin(low: int, high: int, value: int, step: int) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    spin.setValue(value)
-    return spin

@@ -198,3 +198,43 @@ def test_vae_train_sample_reconstruct_interpolate_and_evaluate(
     assert "none.png does not exist" in capsys.readouterr().err
     assert main(["sample-vae", str(pictures[0]), "--out", str(tmp_path / "x")]) == 1
     assert "not a Neural Easel checkpoint" in capsys.readouterr().err
+
+
+def test_train_classifier_then_classify_and_evaluate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.core.test_classifier import COLOURS, colour_folder, square_picture
+
+    data = colour_folder(tmp_path / "colours", per_class=6)
+    out = tmp_path / "model"
+    assert (
+        main(["-q", "train-classifier", str(data), "--route", "scratch", "--epochs", "2", "--out", str(out)])
+        == 0
+    )
+    checkpoint = out / "classifier.safetensors"
+    picture = tmp_path / "blue.png"
+    square_picture(COLOURS["blue"], 1).save(picture)
+    capsys.readouterr()
+    assert main(["classify", str(checkpoint), str(picture), str(picture), "--top", "2", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    answer = json.loads(lines[0])
+    assert answer["image"] == str(picture)
+    assert [set(entry) for entry in answer["top"]] == [{"label", "probability"}] * 2
+    assert answer["top"][0]["probability"] >= answer["top"][1]["probability"]
+    assert main(["classify", str(checkpoint), str(picture), "--top", "1"]) == 0
+    label, probability = capsys.readouterr().out.strip().split("\t")[1].split(" ")
+    assert label in COLOURS
+    assert 0 < float(probability) <= 1
+    assert main(["-q", "evaluate", str(checkpoint), str(data)]) == 0
+    report = capsys.readouterr().out
+    assert "on 18 images" in report
+    assert "rows: true class" in report
+    assert main(["-q", "export-classifier", str(checkpoint), "-o", str(tmp_path / "c.onnx")]) == 0
+    assert (tmp_path / "c.onnx").is_file()
+    assert main(["classify", str(checkpoint), str(tmp_path / "none.png")]) == 1
+    assert "none.png does not exist" in capsys.readouterr().err
+    assert main(["train-classifier", str(data / "red"), "--out", str(out)]) == 1
+    assert "one subfolder per class" in capsys.readouterr().err

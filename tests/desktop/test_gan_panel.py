@@ -12,8 +12,8 @@ def test_train_a_gan_then_sample_and_interpolate(
     window: MainWindow, qtbot: QtBot, shapes_folder: Path
 ) -> None:
     panel = window.gan_panel
-    drop_files(panel, shapes_folder)
-    assert panel.data_spec() == str(shapes_folder)
+    drop_files(panel.data, shapes_folder)
+    assert panel.data.spec == str(shapes_folder)
     panel.image_size.setCurrentIndex(panel.image_size.findData(32))
     panel.steps.setValue(8)
     panel.net_width.setValue(8)
@@ -54,7 +54,7 @@ def test_train_a_gan_then_sample_and_interpolate(
 
 
 def test_training_without_data_explains(window: MainWindow) -> None:
-    window.gan_panel.set_data("")
+    window.gan_panel.data.set_spec("")
     window.train_gan()
     assert window.worker is None
     assert window.error_box is not None
@@ -63,7 +63,7 @@ def test_training_without_data_explains(window: MainWindow) -> None:
 
 def test_cancel_then_resume_a_gan(window: MainWindow, qtbot: QtBot, shapes_folder: Path) -> None:
     panel = window.gan_panel
-    panel.set_data(str(shapes_folder))
+    panel.data.set_spec(str(shapes_folder))
     panel.image_size.setCurrentIndex(panel.image_size.findData(32))
     panel.net_width.setValue(8)
     panel.steps.setValue(400)  # a grid every 20 steps

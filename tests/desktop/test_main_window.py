@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from core import paths
+from core.catalog import Tool
 from core.checkpoints import ModelKind, save_checkpoint
 from core.images import load_image, read_metadata
 from core.jobs import ImageResult, JobContext
@@ -299,10 +300,15 @@ def test_model_picker_lists_trained_models(qtbot: QtBot, settings: QSettings) ->
     picker.setCurrentItem(gan.child(1))
     assert win.tools.currentWidget() is win.gan_panel
     assert win.gan_panel.model_label.text().startswith("portraits: 64 px")
-    picker.setCurrentItem(vae.child(0))
-    assert win.tools.currentWidget() is win.model_info  # no VAE panel yet: the model's details
-    assert "conv-vae-v1" in win.model_info.text()
-    assert "size: 64" in win.model_info.text()
+    assert [vae.child(i).text(0) for i in range(vae.childCount())] == ["Train a VAE", "faces"]
+    picker.setCurrentItem(vae.child(1))
+    panel = win.model_panels[ModelKind.VAE]
+    assert win.tools.currentWidget() is panel
+    assert panel.model_label.text().startswith("faces: 64 px")
+    assert "conv-vae-v1" in vae.child(1).toolTip(0)
+    qtbot.waitUntil(lambda: panel._decoder is None)  # the live view tried, and said why it cannot
+    assert win.error_box is not None
+    assert "faces.safetensors does not hold the weights" in win.error_box.text()
 
 
 def test_pyside_build_survives_many_void_calls(qtbot: QtBot) -> None:
@@ -335,3 +341,15 @@ def test_warm_up_reports_the_device_without_taking_the_job_slot(window: MainWind
     assert window.worker is None  # jobs can start while torch loads
     qtbot.waitUntil(lambda: window.device_label.text() != "Device: …", timeout=60_000)
     assert window.device_label.text().startswith("Device: CPU")
+
+
+def test_picking_a_tool_shows_its_panel(window: MainWindow) -> None:
+    expected = {
+        Tool.STYLIZE: window.style_panel,
+        Tool.COLOUR_TRANSFER: window.colour_panel,
+        Tool.TRAIN_GAN: window.gan_panel,
+        Tool.TRAIN_VAE: window.model_panels[ModelKind.VAE],
+    }
+    for tool, panel in expected.items():
+        window.model_picker.select_tool(tool)
+        assert window.tools.currentWidget() is panel, tool

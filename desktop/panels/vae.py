@@ -1,0 +1,327 @@
+"""VAE panel: train on a folder (or Fashion-MNIST); reconstruct, morph between two pictures, sample, and
+move sliders along the latent dimensions the model uses, decoded live."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import paths
+from core.catalog import FASHION_MNIST, TrainedModel
+from core.jobs import ImageResult
+from desktop.data_well import DataWell
+from desktop.image_well import ImageWell
+from desktop.panels.base import ModelPanel, spin_box
+from desktop.workers import JobWorker
+
+if TYPE_CHECKING:
+    from core.vae import DecodeJob
+
+SIZES = (28, 32, 64, 128)
+SLIDERS = 8  # the most-used latent dimensions get a slider each
+SLIDER_RANGE = 3.0  # +- prior standard deviations
+SLIDER_STEPS = 100  # slider ticks per standard deviation
+EXPLORE_VIEW = 192  # px: the live decode, scaled up from the model's size
+CLOSE_WAIT_MS = 5000
+
+
+class VaePanel(ModelPanel):
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model: Path | None = None
+        self._busy = False
+        self._decoder: JobWorker | None = None  # the live slider decode, apart from the window's job slot
+        self._decode_again = False  # a slider moved while a decode ran: decode the latest position next
+        self._dimensions: list[int] = []
+
+        self.data = DataWell(settings, "vae/data")
+        self.data.changed.connect(self._suggest_size)
+        self.image_size = QComboBox()
+        for side in SIZES:
+            self.image_size.addItem(f"{side} px", side)
+        self.image_size.setCurrentIndex(self.image_size.findData(64))
+        self.latent = spin_box(2, 512, 32)
+        self.latent.setToolTip("Latent dimensions: how much the code can hold")
+        self.beta = QDoubleSpinBox()
+        self.beta.setRange(0.1, 20.0)
+        self.beta.setSingleStep(0.5)
+        self.beta.setValue(1.0)
+        self.beta.setToolTip("KL weight (beta-VAE): above 1 gives smoother, more separate directions")
+        self.steps = spin_box(10, 1_000_000, 3000, 100)
+        self.net_width = spin_box(8, 128, 32, 8)
+        self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU")
+        self.train_button = QPushButton("Train")
+        self.train_button.clicked.connect(lambda: self._train(None))
+        self.resume_button = QPushButton("Resume selected")
+        self.resume_button.clicked.connect(lambda: self._train(self.model))
+        self._suggest_size(self.data.spec)
+
+        self.model_label = QLabel("No VAE selected: train one, or pick one in the model list.")
+        self.model_label.setWordWrap(True)
+        self.well_a = ImageWell("Drop picture A")
+        self.well_b = ImageWell("Drop picture B")
+        for well in (self.well_a, self.well_b):
+            well.setMinimumSize(100, 90)
+            well.setMaximumHeight(120)
+            well.error.connect(self.error)
+        self.well_a.changed.connect(self._explore)
+        self.well_b.changed.connect(self._update_buttons)
+        self.reconstruct_button = QPushButton("Reconstruct A")
+        self.reconstruct_button.clicked.connect(self._reconstruct)
+        self.frames = spin_box(2, 64, 10)
+        self.interpolate_button = QPushButton("Interpolate A → B")
+        self.interpolate_button.clicked.connect(lambda: self._interpolate(None))
+        self.gif_button = QPushButton("Save A → B as GIF…")
+        self.gif_button.clicked.connect(self._choose_gif)
+        self.count = spin_box(1, 256, 16)
+        self.seed = spin_box(0, 2**31 - 1, 0)
+        self.seed.valueChanged.connect(self._explore)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.1, 3.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(1.0)
+        self.temperature.setToolTip("Below 1: cleaner, more typical pictures; above 1: wilder")
+        self.sample_button = QPushButton("Sample to canvas")
+        self.sample_button.clicked.connect(self._sample)
+
+        self.explore_view = QLabel()
+        self.explore_view.setFixedSize(EXPLORE_VIEW, EXPLORE_VIEW)
+        self.explore_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.explore_view.setStyleSheet("QLabel { border: 1px solid palette(mid); }")
+        self.sliders: list[QSlider] = []
+        self._slider_labels: list[QLabel] = []
+        slider_grid = QGridLayout()
+        for row in range(SLIDERS):
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(round(-SLIDER_RANGE * SLIDER_STEPS), round(SLIDER_RANGE * SLIDER_STEPS))
+            slider.valueChanged.connect(self._explore)
+            label = QLabel()
+            slider_grid.addWidget(label, row, 0)
+            slider_grid.addWidget(slider, row, 1)
+            self.sliders.append(slider)
+            self._slider_labels.append(label)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.clicked.connect(self._reset_sliders)
+        self.keep_button = QPushButton("To canvas")
+        self.keep_button.clicked.connect(self._keep_explored)
+
+        train_box = QGroupBox("Train")
+        train_form = QFormLayout(train_box)
+        train_form.addRow(self.data)
+        train_form.addRow("Size", self.image_size)
+        train_form.addRow("Latent size", self.latent)
+        train_form.addRow("Beta", self.beta)
+        train_form.addRow("Steps", self.steps)
+        train_form.addRow("Width", self.net_width)
+        train_form.addRow(self.train_button)
+        train_form.addRow(self.resume_button)
+        use_box = QGroupBox("Reconstruct, morph, sample")
+        use_form = QFormLayout(use_box)
+        use_form.addRow(self.model_label)
+        wells = QHBoxLayout()
+        wells.addWidget(self.well_a)
+        wells.addWidget(self.well_b)
+        use_form.addRow(wells)
+        use_form.addRow(self.reconstruct_button)
+        use_form.addRow("Frames", self.frames)
+        use_form.addRow(self.interpolate_button)
+        use_form.addRow(self.gif_button)
+        use_form.addRow("Images", self.count)
+        use_form.addRow("Seed", self.seed)
+        use_form.addRow("Temperature", self.temperature)
+        use_form.addRow(self.sample_button)
+        explore_box = QGroupBox("Explore the latent space")
+        explore_box.setToolTip("From picture A, or from the seed's sample when there is no picture A")
+        explore = QVBoxLayout(explore_box)
+        explore.addWidget(self.explore_view, alignment=Qt.AlignmentFlag.AlignHCenter)
+        explore.addLayout(slider_grid)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.keep_button)
+        explore.addLayout(buttons)
+        layout = QVBoxLayout(self)
+        layout.addWidget(train_box)
+        layout.addWidget(use_box)
+        layout.addWidget(explore_box)
+        layout.addStretch(1)
+        self._show_model(None)
+
+    # --- the ModelPanel interface --------------------------------------------------------------------
+
+    def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self._update_buttons()
+
+    def set_model(self, model: TrainedModel) -> None:
+        self._show_model(model)
+
+    def close_down(self) -> None:
+        if self._decoder is not None:
+            self._decode_again = False
+            self._decoder.wait(CLOSE_WAIT_MS)
+
+    # --- controls ------------------------------------------------------------------------------------
+
+    def offsets(self) -> dict[int, float]:
+        """Slider positions as latent offsets: dimension -> change in prior standard deviations."""
+        return {
+            dim: slider.value() / SLIDER_STEPS
+            for dim, slider in zip(self._dimensions, self.sliders, strict=False)
+        }
+
+    def _show_model(self, model: TrainedModel | None) -> None:
+        self.model = model.path if model is not None else None
+        self._dimensions = []
+        if model is not None:
+            info, training = model.info, model.info.training
+            self.model_label.setText(
+                f"{model.name}: {info.config.get('size')} px, latent {info.config.get('latent')}, "
+                f"{training.get('step')} steps on {training.get('data_set') or 'unknown data'}"
+            )
+            kl = list(training.get("kl_per_dimension") or [])
+            self._dimensions = sorted(range(len(kl)), key=lambda j: -kl[j])[:SLIDERS]
+        for row, (slider, label) in enumerate(zip(self.sliders, self._slider_labels, strict=True)):
+            used = row < len(self._dimensions)
+            slider.blockSignals(True)
+            slider.setValue(0)
+            slider.blockSignals(False)
+            slider.setVisible(used)
+            label.setVisible(used)
+            if used:
+                dim = self._dimensions[row]
+                label.setText(f"z{dim}")
+                label.setToolTip(f"Uses {kl[dim]:.2f} nats of information on average")
+        self.explore_view.clear()
+        self._update_buttons()
+        self._explore()
+
+    def _update_buttons(self) -> None:
+        self.train_button.setEnabled(not self._busy)
+        ready = not self._busy and self.model is not None
+        for button in (self.resume_button, self.sample_button, self.keep_button, self.reset_button):
+            button.setEnabled(ready)
+        self.reconstruct_button.setEnabled(ready and self.well_a.image is not None)
+        both = ready and self.well_a.image is not None and self.well_b.image is not None
+        self.interpolate_button.setEnabled(both)
+        self.gif_button.setEnabled(both)
+
+    def _suggest_size(self, spec: str) -> None:
+        if spec == FASHION_MNIST:  # its own 28 px: the ELBO then compares with published figures
+            self.image_size.setCurrentIndex(self.image_size.findData(28))
+
+    # --- jobs ----------------------------------------------------------------------------------------
+
+    def _train(self, resume: Path | None) -> None:
+        from core.data import open_data_set
+        from core.vae import VaeTrainingJob  # imports torch
+
+        spec, size = self.data.spec, int(self.image_size.currentData())
+        if not spec:
+            self.error.emit("Drop a folder of your images on the VAE panel, or use Fashion-MNIST.")
+            return
+        steps = self.steps.value()
+        job = VaeTrainingJob(
+            lambda ctx: open_data_set(spec, size, report=ctx.message),
+            resume.parent if resume else paths.new_run_folder(f"vae-{self.data.stem()}-{size}px"),
+            steps=steps,
+            size=size,
+            latent=self.latent.value(),
+            width=self.net_width.value(),
+            beta=self.beta.value(),
+            resume=resume,
+            data_name=Path(spec).name,
+            sample_every=max(1, min(100, steps // 20)),  # a fresh grid ~20 times a run
+        )
+        self.job_requested.emit(job, False)
+
+    def _reconstruct(self) -> None:
+        from core.vae import ReconstructJob
+
+        if self.model is not None and self.well_a.image is not None:
+            self.job_requested.emit(ReconstructJob(self.model, self.well_a.image), False)
+
+    def _interpolate(self, gif: Path | None) -> None:
+        from core.vae import InterpolateJob
+
+        a, b = self.well_a.image, self.well_b.image
+        if self.model is not None and a is not None and b is not None:
+            self.job_requested.emit(InterpolateJob(self.model, a, b, self.frames.value(), gif), False)
+
+    def _choose_gif(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save the morph as", "morph.gif", "GIF (*.gif)")
+        if name:
+            self._interpolate(Path(name).with_suffix(".gif"))
+
+    def _sample(self) -> None:
+        from core.vae import SampleJob
+
+        if self.model is not None:
+            job = SampleJob(self.model, self.count.value(), self.seed.value(), self.temperature.value())
+            self.job_requested.emit(job, False)
+
+    def _keep_explored(self) -> None:
+        if self.model is not None:
+            self.job_requested.emit(self._decode_job(), False)
+
+    def _decode_job(self) -> "DecodeJob":
+        from core.vae import DecodeJob
+
+        assert self.model is not None
+        return DecodeJob(self.model, self.offsets(), self.well_a.image, self.seed.value())
+
+    # --- live decoding -------------------------------------------------------------------------------
+
+    def _explore(self) -> None:
+        """Decode the current point in the background. While one decode runs, moves only mark the point
+        stale, so the view follows a dragged slider without a queue of outdated decodes."""
+        self._update_buttons()
+        if self.model is None:
+            return
+        if self._decoder is not None:
+            self._decode_again = True
+            return
+        self._decode_again = False
+        worker = JobWorker(self._decode_job())
+        worker.finished.connect(self._show_decoded)
+        worker.failed.connect(self.error)
+        worker.qthread.finished.connect(self._decoder_done)
+        self._decoder = worker
+        worker.start()
+
+    def _show_decoded(self, _result: ImageResult, image: QImage) -> None:
+        pixmap = QPixmap.fromImage(image).scaled(
+            EXPLORE_VIEW,
+            EXPLORE_VIEW,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        self.explore_view.setPixmap(pixmap)
+
+    def _decoder_done(self) -> None:
+        if self._decoder is not None:
+            self._decoder.wait(CLOSE_WAIT_MS)  # `finished` comes just before the thread really ends
+            self._decoder = None
+        if self._decode_again:
+            self._explore()
+
+    def _reset_sliders(self) -> None:
+        for slider in self.sliders:
+            slider.blockSignals(True)
+            slider.setValue(0)
+            slider.blockSignals(False)
+        self._explore()
