@@ -27,7 +27,7 @@ from core.catalog import Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.errors import ImageError, UserError
 from core.images import list_images, load_image, save_image
-from core.jobs import ImageResult, Job
+from core.jobs import ImageResult, Job, OnnxExportJob
 from core.style.batch import BatchJob
 from core.style.settings import StyleImage
 from core.warmup import WarmUpJob
@@ -357,9 +357,9 @@ class MainWindow(QMainWindow):
             self, "Export to ONNX", str(model.with_suffix(".onnx")), "ONNX model (*.onnx)"
         )
         if name:
-            from core.style.fast import OnnxExportJob  # imports torch
+            from core.style.fast import export_onnx  # imports torch
 
-            self.run_job(OnnxExportJob(model, Path(name)))
+            self.run_job(OnnxExportJob(export_onnx, model, Path(name)))
 
     def run_job(self, job: Job[Any], edits_canvas: bool = True, owner: ModelPanel | None = None) -> None:
         """Run `job` in the background; an ImageResult lands on the canvas as an undoable change, compared

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
 from core.classifier.gradcam import grad_cam, overlay
-from core.classifier.model import export_onnx, load_classifier, predict
+from core.classifier.model import load_classifier, predict
 from core.data import ImageSet, open_data_set
 from core.errors import UserError
 from core.images import grid
@@ -138,19 +138,3 @@ class MistakesJob:
 def _picture(pixels: torch.Tensor) -> Image.Image:
     """uint8 (C, S, S) -> an RGB picture."""
     return Image.fromarray(pixels.expand(3, -1, -1).permute(1, 2, 0).numpy(), "RGB")
-
-
-class ExportJob:
-    """`export_onnx` as a job; returns the written path."""
-
-    title = "Export a classifier to ONNX"
-
-    def __init__(self, model: Path, out: Path) -> None:
-        self.model, self.out = Path(model), Path(out)
-
-    def run(self, ctx: JobContext) -> Path:
-        ctx.progress(0, 1, stage="Exporting, then checking with onnxruntime")
-        difference = export_onnx(self.model, self.out)
-        ctx.message(f"Exported {self.out.name}: onnxruntime agrees with PyTorch to {difference:.1e}.")
-        ctx.progress(1, 1, stage="Exported")
-        return self.out

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import DEVICE_HELP, report_result, run_with_progress
+from core.jobs import OnnxExportJob
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
@@ -54,9 +55,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export_classifier(args: argparse.Namespace) -> int:
-    from core.classifier.jobs import ExportJob
+    from core.classifier.model import export_onnx
 
-    return report_result(run_with_progress(ExportJob(args.checkpoint, args.output), args.quiet), args.quiet)
+    return report_result(
+        run_with_progress(OnnxExportJob(export_onnx, args.checkpoint, args.output), args.quiet), args.quiet
+    )
 
 
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:

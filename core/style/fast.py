@@ -571,19 +571,3 @@ def export_onnx(model: str | Path, out: str | Path, *, check: bool = True) -> fl
         if difference > 1e-3:
             raise UserError(f"The ONNX export differs from the model by {difference:.2g}: not saved.")
     return difference
-
-
-class OnnxExportJob:
-    """`export_onnx` as a job, so a window stays responsive while it traces and checks (seconds)."""
-
-    title = "Export to ONNX"
-
-    def __init__(self, model: Path, out: Path) -> None:
-        self.model, self.out = Path(model), Path(out)
-
-    def run(self, ctx: JobContext) -> Path:
-        ctx.progress(0, 1, stage="Exporting, then checking with onnxruntime")
-        difference = export_onnx(self.model, self.out)
-        ctx.message(f"Exported {self.out.name}: onnxruntime agrees with PyTorch to {difference:.1e}.")
-        ctx.progress(1, 1, stage="Exported")
-        return self.out

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from core import paths
 from core.catalog import TrainedModel
-from core.jobs import ImageResult
+from core.jobs import ImageResult, OnnxExportJob
 from desktop.data_well import DataWell
 from desktop.panels.base import ModelPanel
 
@@ -238,7 +238,7 @@ class ClassifierPanel(ModelPanel):
             )
 
     def _choose_export(self) -> None:
-        from core.classifier.jobs import ExportJob
+        from core.classifier.model import export_onnx
 
         if self.model is None:
             return
@@ -246,7 +246,7 @@ class ClassifierPanel(ModelPanel):
             self, "Export the classifier as ONNX", str(self.model.path.with_suffix(".onnx")), "ONNX (*.onnx)"
         )
         if name:
-            self.job_requested.emit(ExportJob(self.model.path, Path(name)), False)
+            self.job_requested.emit(OnnxExportJob(export_onnx, self.model.path, Path(name)), False)
 
     # --- state -----------------------------------------------------------------------------------
 
