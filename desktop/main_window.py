@@ -33,7 +33,7 @@ from core.style.settings import StyleImage
 from core.warmup import WarmUpJob
 from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
-from desktop.model_picker import ModelPicker, describe_model
+from desktop.model_picker import ModelPicker
 from desktop.panels.base import ModelPanel
 from desktop.panels.classifier import ClassifierPanel
 from desktop.panels.colour import ColourPanel
@@ -115,15 +115,10 @@ class MainWindow(QMainWindow):
         self.colour_panel = ColourPanel(self.settings)
         self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
         self.colour_panel.error.connect(self._on_panel_error)
-        self.model_info = QLabel()
-        self.model_info.setWordWrap(True)
-        self.model_info.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tools = QStackedWidget()
         self.tools.addWidget(self.style_panel)
         self.tools.addWidget(self.colour_panel)
         self.tools.addWidget(self.gan_panel)
-        self.tools.addWidget(self.model_info)
         self.model_panels: dict[ModelKind, ModelPanel] = {}
         self._tool_panels: dict[Tool, QWidget] = {
             Tool.STYLIZE: self.style_panel,
@@ -597,13 +592,10 @@ class MainWindow(QMainWindow):
         elif model.info.kind is ModelKind.GAN:
             self.gan_panel.set_model(model)
             self.tools.setCurrentWidget(self.gan_panel)
-        elif model.info.kind in self.model_panels:
+        else:  # every other kind has a ModelPanel
             panel = self.model_panels[model.info.kind]
             panel.set_model(model)
             self.tools.setCurrentWidget(panel)
-        else:
-            self.model_info.setText(describe_model(model))
-            self.tools.setCurrentWidget(self.model_info)
 
     # --- window state --------------------------------------------------------------------------------
 

@@ -349,7 +349,9 @@ def test_picking_a_tool_shows_its_panel(window: MainWindow) -> None:
         Tool.COLOUR_TRANSFER: window.colour_panel,
         Tool.TRAIN_GAN: window.gan_panel,
         Tool.TRAIN_VAE: window.model_panels[ModelKind.VAE],
+        Tool.TRAIN_CLASSIFIER: window.model_panels[ModelKind.CLASSIFIER],
     }
+    assert set(expected) == set(Tool)
     for tool, panel in expected.items():
         window.model_picker.select_tool(tool)
         assert window.tools.currentWidget() is panel, tool
