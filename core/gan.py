@@ -58,6 +58,7 @@ from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
+from core.latents import latents
 from core.training import all_finite, diverged, require_at_least_one, resumed_step
 
 ARCH = "dcgan-sn-v1"
@@ -245,11 +246,6 @@ def diff_augment(x: Tensor, policy: str, generator: torch.Generator) -> Tensor:
     return x
 
 
-def _latents(seed: int, n: int, latent: int) -> Tensor:
-    """(n, latent) standard normal points; row i is the same for every n >= i + 1 (one sequential draw)."""
-    return torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
-
-
 def _to_images(x: Tensor) -> list[Image.Image]:
     """(B, C, S, S) in [-1, 1] -> B RGB images (grey models give grey RGB images)."""
     pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).byte().cpu()
@@ -331,7 +327,7 @@ class GanTrainingJob:
             start, losses = self._restore((g_net, d_net, ema, opt_g, opt_d), config, ctx)
         ctx.message(f"Training on {len(data)} images of {name} ({config.size} px) on {device}.")
 
-        fixed_z = _latents(config.seed, PREVIEW_SAMPLES, config.latent).to(device)
+        fixed_z = latents(config.seed, PREVIEW_SAMPLES, config.latent).to(device)
         fixed_labels = _labels(config, PREVIEW_SAMPLES, None, device)
         step = start
         while step < self.steps and not ctx.stop_requested():
@@ -578,7 +574,7 @@ def sample(
     if not 0.0 < truncation <= 1.0:
         raise UserError(f"The truncation must be above 0 and at most 1, not {truncation}.")
     loaded = _loaded(model)
-    z = _latents(seed, n, loaded.config.latent) * truncation
+    z = latents(seed, n, loaded.config.latent) * truncation
     return _generate(loaded, z, _labels(loaded.config, n, class_name))
 
 
@@ -601,7 +597,7 @@ def interpolate(
         raise UserError(f"An interpolation needs at least 2 steps, not {steps}.")
     loaded = _loaded(model)
     latent = loaded.config.latent
-    z = slerp(_latents(seed_a, 1, latent)[0], _latents(seed_b, 1, latent)[0], torch.linspace(0, 1, steps))
+    z = slerp(latents(seed_a, 1, latent)[0], latents(seed_b, 1, latent)[0], torch.linspace(0, 1, steps))
     labels = _labels(loaded.config, 1, class_name)  # sample()'s first class: the endpoints match it
     return _generate(loaded, z, None if labels is None else labels.expand(steps))
 
@@ -615,7 +611,7 @@ def vary(
         raise UserError("Ask for at least 1 variation, with a spread of 0 or more.")
     loaded = _loaded(model)
     latent = loaded.config.latent
-    z = _latents(seed, 1, latent)[0]
+    z = latents(seed, 1, latent)[0]
     noise = torch.randn(n, latent, generator=torch.Generator().manual_seed(seed + 1_000_003))
     noise[0] = 0
     moved = z + spread * noise

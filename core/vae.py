@@ -57,6 +57,7 @@ from core.devices import pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif, to_pil
 from core.jobs import ImageResult, JobContext
+from core.latents import latents
 from core.training import all_finite, diverged, require_at_least_one, resumed_step
 
 ARCH = "conv-vae-v1"
@@ -213,12 +214,6 @@ def _unit(images: Tensor) -> Tensor:
     return images.add(1.0).mul_(0.5)
 
 
-def _latents(seed: int, n: int, latent: int) -> Tensor:
-    """(n, latent) standard normal points drawn row by row, so row i is the same for every n > i."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.cat([torch.randn(1, latent, generator=generator) for _ in range(n)])
-
-
 class VaeTrainingJob:
     """Train a VAE on an image set; returns the checkpoint path `out_dir / CHECKPOINT_NAME`.
 
@@ -282,7 +277,7 @@ class VaeTrainingJob:
         preview_x = _unit(data.images[_preview_index(len(data), config.seed)].float().div(127.5).sub(1)).to(
             device
         )
-        preview_z = _latents(config.seed, 2 * PREVIEW_PAIRS, config.latent).to(device)
+        preview_z = latents(config.seed, 2 * PREVIEW_PAIRS, config.latent).to(device)
         step = start
         while step < self.steps and not ctx.stop_requested():
             step += 1
@@ -518,7 +513,7 @@ def sample(
     if not 0.0 < temperature <= 3.0:
         raise UserError(f"The temperature must be above 0 and at most 3, not {temperature}.")
     loaded = _loaded(model)
-    return decode(loaded, _latents(seed, n, loaded.config.latent) * temperature)
+    return decode(loaded, latents(seed, n, loaded.config.latent) * temperature)
 
 
 def decode_with_offsets(
@@ -532,7 +527,7 @@ def decode_with_offsets(
     from the code of `image`, or from the prior's point of `seed` when there is none. No offsets give the
     reconstruction of `image` (or `sample(seed=seed)[0]`)."""
     loaded = _loaded(model)
-    base = encode(loaded, [image])[0] if image is not None else _latents(seed, 1, loaded.config.latent)[0]
+    base = encode(loaded, [image])[0] if image is not None else latents(seed, 1, loaded.config.latent)[0]
     z = base.clone()
     for dimension, change in offsets.items():
         if not 0 <= dimension < loaded.config.latent:

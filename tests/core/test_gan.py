@@ -12,6 +12,7 @@ from core.errors import CheckpointError, UserError
 from core.gan import GanTrainingJob, diff_augment, interpolate, load_generator, sample, vary
 from core.images import grid, save_gif
 from core.jobs import CancelToken, Event, ImageResult, JobContext, Preview, Progress, run_job
+from core.latents import latents
 from tests.core.test_data import shapes_folder
 
 SMALL: dict[str, Any] = {"width": 4, "latent": 16, "batch_size": 8, "sample_every": 2}
@@ -206,3 +207,8 @@ def test_diffaugment_is_on_for_small_data_sets_only(
     monkeypatch.setattr(gan, "SMALL_DATA", len(shapes))  # the same set now counts as large
     large = read_info(train(shapes, tmp_path / "large", 1, diffaugment=None))
     assert large.config["diffaugment"] == ""
+
+
+def test_latent_rows_do_not_depend_on_how_many_are_drawn() -> None:
+    for dim in (8, 100, 128):  # torch samples sizes below 16, and non-multiples of 16, differently
+        assert torch.equal(latents(3, 5, dim)[:2], latents(3, 2, dim))
