@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from core.checkpoints import SUFFIX, CheckpointInfo, ModelKind, read_info
+from core.checkpoints import SUFFIX, CheckpointInfo, ModelKind, model_name, read_info
 from core.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,7 @@ class TrainedModel:
 
     @property
     def name(self) -> str:
-        """The file's name; a file named after its kind ("gan.safetensors") takes its folder's name."""
-        return self.path.parent.name if self.path.stem == self.info.kind.value else self.path.stem
+        return model_name(self.path)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,12 @@ class ModelKind(StrEnum):
         return {"fast-style": "fast style network", "classifier": "classifier"}.get(self.value, self.upper())
 
 
+def model_name(path: Path) -> str:
+    """A checkpoint's name for people: its file's name, or its folder's for a file named after its kind
+    (a training run writes <run name>/gan.safetensors)."""
+    return path.parent.name if path.stem in set(ModelKind) else path.stem
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     kind: ModelKind

@@ -49,6 +49,7 @@ from core.checkpoints import (
     CheckpointInfo,
     ModelKind,
     load_checkpoint,
+    model_name,
     optimizer_tensors,
     restore_optimizer,
     save_checkpoint,
@@ -59,7 +60,7 @@ from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
 from core.latents import latents
-from core.training import all_finite, diverged, require_at_least_one, resumed_step
+from core.training import all_finite, diverged, read_data, require_at_least_one, resumed_step
 
 ARCH = "dcgan-sn-v1"
 CHECKPOINT_NAME = "gan.safetensors"
@@ -302,8 +303,7 @@ class GanTrainingJob:
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
-        ctx.progress(0, 1, stage="Reading the data set")
-        data = self.data if isinstance(self.data, ImageSet) else self.data(ctx)  # read on the job's thread
+        data = read_data(self.data, ctx)
         name = self.data_name or data.name
         stored = _read_checkpoint(self.resume)[1] if self.resume else None
         config = self._config(data, stored, ctx)
@@ -645,7 +645,7 @@ class SampleJob:
         ctx.progress(1, 1, stage="Sampling")
         settings = {
             "operation": "gan-sample",
-            "model": self.path.stem,
+            "model": model_name(self.path),
             "n": self.n,
             "seed": self.seed,
             "truncation": self.truncation,
@@ -683,7 +683,7 @@ class InterpolateJob:
         ctx.progress(1, 1, stage="Interpolating")
         settings = {
             "operation": "gan-interpolate",
-            "model": self.path.stem,
+            "model": model_name(self.path),
             "steps": self.steps,
             "seed_a": self.seed_a,
             "seed_b": self.seed_b,
@@ -708,7 +708,7 @@ class VaryJob:
         ctx.progress(1, 1, stage="Varying")
         settings = {
             "operation": "gan-vary",
-            "model": self.path.stem,
+            "model": model_name(self.path),
             "seed": self.seed,
             "spread": self.spread,
         }

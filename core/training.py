@@ -1,14 +1,16 @@
 """What every training job shares: checks of its settings, resuming, and the rule that a diverged run
 never replaces its last good checkpoint."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.checkpoints import CheckpointInfo
+from core.data import ImageSet
 from core.errors import UserError
+from core.jobs import JobContext
 
 
 def require_at_least_one(values: Mapping[str, int]) -> None:
@@ -37,3 +39,9 @@ def diverged(position: str, checkpoint: Path, cure: str) -> UserError:
 def all_finite(modules: Iterable[nn.Module]) -> bool:
     """Whether every weight is still a number: checked before a checkpoint may replace the last one."""
     return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())
+
+
+def read_data(data: ImageSet | Callable[[JobContext], ImageSet], ctx: JobContext) -> ImageSet:
+    """A job's data set: given, or read now by the callable, on the job's thread (the window stays free)."""
+    ctx.progress(0, 1, stage="Reading the data set")
+    return data if isinstance(data, ImageSet) else data(ctx)

@@ -48,6 +48,7 @@ from core.checkpoints import (
     CheckpointInfo,
     ModelKind,
     load_checkpoint,
+    model_name,
     optimizer_tensors,
     restore_optimizer,
     save_checkpoint,
@@ -58,7 +59,7 @@ from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif, to_pil
 from core.jobs import ImageResult, JobContext
 from core.latents import latents
-from core.training import all_finite, diverged, require_at_least_one, resumed_step
+from core.training import all_finite, diverged, read_data, require_at_least_one, resumed_step
 
 ARCH = "conv-vae-v1"
 CHECKPOINT_NAME = "vae.safetensors"
@@ -260,8 +261,7 @@ class VaeTrainingJob:
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
-        ctx.progress(0, 1, stage="Reading the data set")
-        data = self.data if isinstance(self.data, ImageSet) else self.data(ctx)  # read on the job's thread
+        data = read_data(self.data, ctx)
         name = self.data_name or data.name
         stored = _read_checkpoint(self.resume)[1] if self.resume else None
         config = self._config(data, stored, ctx)
@@ -565,7 +565,7 @@ def evaluate(
 
 
 def _settings(operation: str, path: Path, **extra: Any) -> dict[str, Any]:
-    return {"operation": operation, "model": path.parent.name if path.stem == "vae" else path.stem, **extra}
+    return {"operation": operation, "model": model_name(path), **extra}
 
 
 class ReconstructJob:

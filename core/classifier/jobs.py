@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from core.checkpoints import model_name
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
 from core.classifier.gradcam import grad_cam, overlay
 from core.classifier.model import load_classifier, predict
@@ -37,7 +38,7 @@ class ClassifyJob:
         label = classifier.config.class_names[index]
         settings = {
             "operation": "classifier-grad-cam",
-            "model": self.model.parent.name,
+            "model": model_name(self.model),
             "class": label,
             "top": [[p.label, p.probability] for p in predictions],
         }
@@ -128,7 +129,7 @@ class MistakesJob:
         ctx.progress(1, 1, stage="Done")
         settings: dict[str, Any] = {
             "operation": "classifier-mistakes",
-            "model": self.model.parent.name,
+            "model": model_name(self.model),
             "true": names[self.true],
             "predicted": names[self.predicted],
         }

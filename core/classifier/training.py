@@ -70,7 +70,7 @@ from core.devices import pick_device
 from core.errors import CheckpointError, UserError
 from core.images import READ_SUFFIXES
 from core.jobs import JobContext
-from core.training import all_finite, diverged, require_at_least_one
+from core.training import all_finite, diverged, read_data, require_at_least_one
 
 SCRATCH_FOLDER_SIZE = 64  # folders of photos, from scratch: small images train fast on a CPU
 FEW_IMAGES = 10  # classes with fewer are flagged
@@ -246,8 +246,7 @@ class ClassifierTrainingJob:
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
-        ctx.progress(0, 1, stage="Reading the data set")
-        data = self.data if isinstance(self.data, ImageSet) else self.data(ctx)  # read on the job's thread
+        data = read_data(self.data, ctx)
         name = self.data_name or data.name
         labels, few = _checked_labels(data, name, ctx)
         stored = read_info(self.resume, ModelKind.CLASSIFIER) if self.resume else None

@@ -30,6 +30,7 @@ from core.checkpoints import (
     CheckpointInfo,
     ModelKind,
     load_checkpoint,
+    model_name,
     optimizer_tensors,
     restore_optimizer,
     save_checkpoint,
@@ -499,7 +500,7 @@ class FastStyleJob:
         settings = {
             "operation": "stylize",
             "method": "fast",
-            "model": self.model.stem,
+            "model": model_name(self.model),
             "keep_colours": self.keep_colours,
         }
         return ImageResult(stylized, settings)
