@@ -4,11 +4,11 @@
 
 Prints, with the device:
 - Gatys: seconds per L-BFGS iteration at 256/512/1024 px with our pipeline (VGG from the offline
-  package, relative losses), beside a plain single-scale Gatys loop on torchvision's VGG19 (Gatys'
-  layers, weights not needed for timing);
-- time to reach a fixed style loss at 512 px: single scale vs coarse-to-fine (the target is the style
-  loss single-scale reaches after --target-iterations iterations);
-- fast network: ms per image at 512/1024/2048 px through FastStyleJob, beside a bare forward pass of the
+  package, relative losses; bf16 where the hardware has it, and then fp32 too), beside a plain
+  single-scale Gatys loop on torchvision's VGG19 (Gatys' layers, weights not needed for timing);
+- time to reach a fixed style loss at 512 px: single scale (bf16 and fp32) vs coarse-to-fine, for three
+  targets: the style losses single-scale reaches after 1/4, 1/2 and all of --target-iterations;
+- fast network: ms per image at 512/1024/2048 px through FastStyleJob, beside a bare fp32 forward pass of the
   same TransformerNet shape as pytorch/examples (about 1.7M parameters);
 - peak memory (VmHWM of a fresh process, Linux) of a 3840 x 2160 stylization: Gatys tiled (one iteration per
   tile) and the fast network tiled.
@@ -17,20 +17,23 @@ The content and style are from ../shared/data (tests and benchmarks only).
 
 import argparse
 import dataclasses
+import os
 import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from core.devices import describe, pick_device
+from core.devices import PRECISION_VAR, describe, native_bf16, pick_device
 from core.features import load_features
 from core.images import load_image, resize_long_side
-from core.jobs import CancelToken, Event, Progress, run_job
+from core.jobs import Event, Progress, run_job
 from core.style.gatys import GatysJob
 from core.style.settings import GatysSettings, StyleImage
 
@@ -93,23 +96,37 @@ def plain_gatys_seconds_per_iteration(side: int, iterations: int, device: torch.
     return (time.perf_counter() - start) / iterations
 
 
-def time_to_style_loss(settings: GatysSettings, target: float) -> tuple[float, int, float]:
-    """Seconds and iterations until the finest scale's style loss is at or below `target` (NaN seconds if it
-    never gets there), and the last style loss seen."""
-    token, start = CancelToken(), time.perf_counter()
-    reached: list[float] = []
+def style_loss_curve(settings: GatysSettings) -> list[tuple[float, float]]:
+    """[(seconds since the job started, style loss)] after each iteration of the finest scale: the seconds
+    include loading VGG, the style targets and the coarser scales."""
+    start, curve = time.perf_counter(), []
     finest = f"Scale {len(settings.schedule())} of"
 
     def sink(event: Event) -> None:
-        finest_loss = isinstance(event, Progress) and event.stage.startswith(finest) and event.losses
-        if finest_loss and event.losses["style"] <= target and not reached:  # type: ignore[union-attr]
-            reached.append(time.perf_counter() - start)
-            token.cancel()
+        if isinstance(event, Progress) and event.stage.startswith(finest) and event.losses:
+            curve.append((time.perf_counter() - start, event.losses["style"]))
 
-    outcome = run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings), sink, token)
-    assert outcome.result is not None
-    done, last = outcome.result.settings["iterations_done"], outcome.result.settings["losses"]["style"]
-    return (reached[0] if reached else float("nan")), done, last
+    run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings), sink)
+    return curve
+
+
+def seconds_to(curve: list[tuple[float, float]], target: float) -> float:
+    """When a curve first reaches `target` (NaN if it never does)."""
+    return next((seconds for seconds, loss in curve if loss <= target), float("nan"))
+
+
+@contextmanager
+def precision(name: str) -> Iterator[None]:
+    """Run with NEURAL_EASEL_PRECISION=name ("auto" or "fp32")."""
+    before = os.environ.get(PRECISION_VAR)
+    os.environ[PRECISION_VAR] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[PRECISION_VAR]
+        else:
+            os.environ[PRECISION_VAR] = before
 
 
 def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tuple[float, float]:
@@ -177,29 +194,38 @@ def main() -> None:
     sides = (256, 512) if args.quick else (256, 512, 1024)
     iterations = 3 if args.quick else 5
 
+    default = "bf16" if native_bf16(device) else "fp32"
     for side in sides:
         ours = gatys_seconds_per_iteration(side, iterations, str(device))
+        line = f"Gatys {side} px: {ours:.2f} s/iteration (ours, {default})"
+        if default == "bf16":
+            with precision("fp32"):
+                line += f" | {gatys_seconds_per_iteration(side, iterations, str(device)):.2f} s (ours, fp32)"
         plain = plain_gatys_seconds_per_iteration(side, iterations, device)
-        print(f"Gatys {side} px: {ours:.2f} s/iteration (ours) | {plain:.2f} s (plain, torchvision VGG19)")
+        print(f"{line} | {plain:.2f} s (plain, torchvision VGG19, fp32)", flush=True)
 
+    # Time to a style loss at 512 px: the targets are the losses single-scale reaches after a quarter, half
+    # and all of --target-iterations; every time counts from the job's start, set-up included.
     target_its = 30 if args.quick else args.target_iterations
     single = GatysSettings(size=512, iterations=target_its, scales=1, device=str(device), preview_every=1)
-    outcome = run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], single))
-    assert outcome.result is not None
-    target = outcome.result.settings["losses"]["style"]
-    # The same run again, stopped when it reaches its own final loss: so both timings include the same
-    # set-up (VGG load, style targets) and the comparison is like for like.
-    t_single, n_single, _ = time_to_style_loss(dataclasses.replace(single, iterations=2 * target_its), target)
-    print(
-        f"time to style loss {target:.4f} at 512 px, single scale: {t_single:.1f} s ({n_single} iterations)"
-    )
+    curves = {f"single scale, {default}": style_loss_curve(single)}
+    if default == "bf16":
+        with precision("fp32"):
+            curves["single scale, fp32"] = style_loss_curve(single)
     for coarsest in (args.coarse_iterations, 2 * args.coarse_iterations):
         coarse = dataclasses.replace(single, iterations=coarsest, scales=3)
-        t_coarse, n_coarse, last = time_to_style_loss(coarse, target)
-        print(
-            f"  coarse-to-fine {coarse.schedule()}: {t_coarse:.1f} s ({t_coarse / t_single:.2f} of single "
-            f"scale; {n_coarse} iterations; last style loss {last:.4f})"
-        )
+        curves[f"coarse-to-fine {coarse.schedule()}, {default}"] = style_loss_curve(coarse)
+    reference = curves[f"single scale, {default}"]
+    for its in (target_its // 4, target_its // 2, target_its):
+        target = reference[its - 1][1]
+        print(f"time to style loss {target:.4f} at 512 px (single scale, {default}, {its} iterations):")
+        for name, curve in curves.items():
+            seconds = seconds_to(curve, target)
+            print(
+                f"  {name}: {seconds:.1f} s ({seconds / seconds_to(reference, target):.2f} of single scale)"
+            )
+    for name, curve in curves.items():
+        print(f"  {name}: last style loss {curve[-1][1]:.4f} after {curve[-1][0]:.1f} s")
 
     from core.checkpoints import ModelKind, save_checkpoint
     from core.style.fast import ARCH, TransformerNet
@@ -213,7 +239,7 @@ def main() -> None:
             ours, bare = fast_ms_per_image(side, model, str(device), 2 if args.quick else 3)
             print(
                 f"fast network {side} px: {ours:.0f} ms/image (FastStyleJob) | {bare:.0f} ms "
-                f"(bare forward, {params / 1e6:.2f}M params)"
+                f"(bare fp32 forward, {params / 1e6:.2f}M params)"
             )
         if not args.skip_memory:
             for kind in ("gatys", "fast"):

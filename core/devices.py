@@ -2,6 +2,7 @@
 
 import os
 from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 from typing import Any
 
 import torch
@@ -11,6 +12,8 @@ from core.errors import DeviceError
 AUTO = "auto"
 # Lets a user or a test force a device without a flag; the CLI's --device and the settings win over it.
 ENV_VAR = "NEURAL_EASEL_DEVICE"
+# "fp32" turns bf16 off everywhere (for results exactly as in fp32, or to compare); anything else is "auto".
+PRECISION_VAR = "NEURAL_EASEL_PRECISION"
 
 
 def available_devices() -> list[str]:
@@ -48,9 +51,37 @@ def describe(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether to compute in bfloat16 on `device`: where the hardware has it (CUDA GPUs from Ampere on, CPUs
+    with AMX or AVX-512 BF16 through oneDNN; elsewhere bf16 is emulated and slower than fp32), unless
+    NEURAL_EASEL_PRECISION=fp32."""
+    if os.environ.get(PRECISION_VAR, "").strip().lower() == "fp32":
+        return False
+    return _hardware_bf16(device)
+
+
+@cache  # asked on every optimisation step
+def _hardware_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return False
+    # torch.cpu names these checks with a leading underscore; an older or newer torch without them gets fp32.
+    checks = (
+        getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    )
+    return any(check() for check in checks if check is not None)
+
+
 def autocast(device: torch.device) -> AbstractContextManager[Any]:
-    """bf16 autocast on CUDA GPUs that have it; plain fp32 elsewhere. (fp16 would need loss scaling, and
-    Caffe VGG's activations, in the thousands, square to beyond its range in Gram matrices.)"""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast where the hardware has it (convolutions and matrix products in bf16, reductions and
+    losses in fp32); plain fp32 elsewhere. (fp16 would need loss scaling, and Caffe VGG's activations, in
+    the thousands, square to beyond its range in Gram matrices.) Measured by benchmarks/style_transfer.py."""
+    if native_bf16(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """NHWC where convolutions are fastest in it: cuDNN's tensor cores and oneDNN's bf16 kernels."""
+    return torch.channels_last if device.type == "cuda" or native_bf16(device) else torch.contiguous_format

@@ -55,7 +55,7 @@ from core.checkpoints import (
     save_checkpoint,
 )
 from core.data import ImageSet
-from core.devices import autocast, pick_device
+from core.devices import autocast, memory_format, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
@@ -315,10 +315,10 @@ class GanTrainingJob:
         if config.conditional and data.class_names != config.class_names:
             raise UserError(f"{name} has other classes than the model ({', '.join(config.class_names)}).")
 
-        memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        layout = memory_format(device)
         g_net, d_net, ema = _new_nets(config)
         for net in (g_net, d_net, ema):
-            net.to(device).to(memory_format=memory_format)
+            net.to(device).to(memory_format=layout)
         ema.eval().requires_grad_(False)
         opt_g = torch.optim.Adam(g_net.parameters(), lr=config.lr_g, betas=config.betas)
         opt_d = torch.optim.Adam(d_net.parameters(), lr=config.lr_d, betas=config.betas)
@@ -332,9 +332,7 @@ class GanTrainingJob:
         step = start
         while step < self.steps and not ctx.stop_requested():
             step += 1
-            losses = self._step(
-                (g_net, d_net, ema), (opt_g, opt_d), data, config, step, device, memory_format
-            )
+            losses = self._step((g_net, d_net, ema), (opt_g, opt_d), data, config, step, device, layout)
             if not all(math.isfinite(v) for v in losses.values()):
                 raise self._diverged(step, config)
             stage = f"Training: step {step} of {self.steps}"
@@ -391,13 +389,13 @@ class GanTrainingJob:
         config: GanConfig,
         step: int,
         device: torch.device,
-        memory_format: torch.memory_format,
+        layout: torch.memory_format,
     ) -> dict[str, float]:
         """One D update and one G update, then the EMA; returns the losses and D's mean scores."""
         g_net, d_net, ema = nets
         opt_g, opt_d = optimizers
         real, labels = data.batch(step, config.batch_size, seed=config.seed, device=device)
-        real = real.contiguous(memory_format=memory_format)
+        real = real.contiguous(memory_format=layout)
         labels = labels if config.conditional else None
         rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)  # noise and augmentation
         z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)

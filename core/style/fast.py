@@ -35,7 +35,7 @@ from core.checkpoints import (
     restore_optimizer,
     save_checkpoint,
 )
-from core.devices import autocast, pick_device
+from core.devices import autocast, memory_format, pick_device
 from core.errors import CheckpointError, ImageError, UserError
 from core.features import VGGFeatures, load_features
 from core.files import atomic_path
@@ -173,11 +173,6 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], CheckpointInfo]:
     return load_checkpoint(path, ModelKind.FAST_STYLE, arch=ARCH)
 
 
-def _memory_format(device: torch.device) -> torch.memory_format:
-    """NHWC on CUDA, where cuDNN's convolutions are fastest in it (tensor cores)."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
 class FastStyleTrainingJob:
     """Train a TransformerNet for one style on a folder of photos; returns the checkpoint path.
 
@@ -245,17 +240,17 @@ class FastStyleTrainingJob:
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
-        memory_format = _memory_format(device)
-        net = self._new_net().to(device).to(memory_format=memory_format)
+        layout = memory_format(device)
+        net = self._new_net().to(device).to(memory_format=layout)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
         start, losses = self._restore(net, optimizer, ctx) if self.resume else (0, {})
 
         photos, preview = self._read_photos(ctx)
         loaded = load_features()
         ctx.message(f"Loss network: {loaded.source}. Device: {device}.")
-        vgg = loaded.net.to(device).to(memory_format=memory_format)
+        vgg = loaded.net.to(device).to(memory_format=layout)
         style_targets = self._style_targets(vgg, device)
-        preview_input = to_tensor(preview, device).contiguous(memory_format=memory_format)
+        preview_input = to_tensor(preview, device).contiguous(memory_format=layout)
         report_every = 1 if device.type == "cpu" else REPORT_EVERY_ON_ACCELERATOR
         window = torch.zeros(len(LOSS_NAMES), device=device)  # loss sums since the last report
         in_window = 0
@@ -277,7 +272,7 @@ class FastStyleTrainingJob:
         step = start
         while step < self.steps and not ctx.stop_requested():
             step += 1
-            batch = self._batch(photos, step, device).contiguous(memory_format=memory_format)
+            batch = self._batch(photos, step, device).contiguous(memory_format=layout)
             with autocast(device):
                 with torch.no_grad():
                     content_targets = vgg(batch, CONTENT_LAYERS)
@@ -438,7 +433,7 @@ class FastStyleTrainingJob:
         side = max(32, round(STYLE_SIDE * self.image_size * self.style_scale))
         style = to_tensor(resize_long_side(self.style, side), device)
         with torch.no_grad(), autocast(device):
-            features = vgg(style.contiguous(memory_format=_memory_format(device)), STYLE_LAYERS)
+            features = vgg(style.contiguous(memory_format=memory_format(device)), STYLE_LAYERS)
         return {name: gram(f.float()) for name, f in features.items()}
 
 
@@ -467,15 +462,15 @@ class FastStyleJob:
 
     def run(self, ctx: JobContext) -> ImageResult:
         device = pick_device(self.device)
-        memory_format = _memory_format(device)
+        layout = memory_format(device)
         net, _ = load_transformer(self.model)
-        net.to(device).to(memory_format=memory_format)
+        net.to(device).to(memory_format=layout)
         image = to_tensor(self.content)  # (1, 3, H, W) on the CPU: a large picture's canvas stays off the GPU
         height, width = image.shape[-2:]
 
         def stylize(part: Tensor) -> Tensor:
             with autocast(device):
-                out: Tensor = net(part.to(device).contiguous(memory_format=memory_format))
+                out: Tensor = net(part.to(device).contiguous(memory_format=layout))
             return out.float().cpu()
 
         with torch.inference_mode():
@@ -488,7 +483,7 @@ class FastStyleJob:
                 scale = self.tile / math.sqrt(height * width)
                 size = (max(32, round(height * scale)), max(32, round(width * scale)))
                 whole = F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
-                with net.shared_statistics(whole.to(device).contiguous(memory_format=memory_format)):
+                with net.shared_statistics(whole.to(device).contiguous(memory_format=layout)):
                     result = map_grid_tiles(
                         stylize,
                         image,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from core.devices import pick_device
+from core.devices import autocast, memory_format, pick_device
 from core.errors import UserError
 from core.features import VGGFeatures, load_features
 from core.images import resize_long_side, to_pil, to_tensor
@@ -87,7 +87,8 @@ class GatysJob:
         schedule = s.schedule()
         sizes = [resize_long_side(self.content, side).size for side, _ in schedule]
         work = sum(_work(h, w, s.tile) * its for (w, h), (_, its) in zip(sizes, schedule, strict=True))
-        run = _Run(ctx, loaded.net.to(device), s, device, work_total=work)
+        net = loaded.net.to(device).to(memory_format=memory_format(device))
+        run = _Run(ctx, net, s, device, work_total=work)
         styles = self._styles_to_use()
         image: Tensor | None = None
         try:
@@ -190,14 +191,15 @@ def _optimise(
     """Optimise the pixels of `start` (1, 3, H, W) for `iterations` steps; returns the result in [0, 1]."""
     s, ctx = run.settings, run.ctx
     with torch.no_grad():
-        content_targets = run.net(content, CONTENT_LAYERS)
+        content_targets = _features(run, content, CONTENT_LAYERS)
+    # The pixels stay contiguous (L-BFGS flattens their gradient); the network sees them in its layout.
     image = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     style_weight, tv_weight = STYLE_WEIGHT * s.style_strength, TV_WEIGHT * s.smoothing
     losses: dict[str, Tensor] = {}
 
     def closure() -> Tensor:
         optimiser.zero_grad()
-        feats = run.net(image, (*CONTENT_LAYERS, *STYLE_LAYERS))
+        feats = _features(run, image, (*CONTENT_LAYERS, *STYLE_LAYERS))
         losses["content"] = content_loss(feats, content_targets)
         losses["style"] = style_loss(feats, run.style_targets)
         losses["tv"] = total_variation(image)
@@ -234,6 +236,14 @@ def _optimise(
             preview = to_pil(image.detach())
             ctx.preview(preview, f"{stage}, iteration {i}", on_canvas=True)
     return image.detach().clamp(0, 1)
+
+
+def _features(run: _Run, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+    """VGG activations, computed in bf16 where the device has it (half the time of fp32 on a CPU with AMX,
+    see benchmarks/style_transfer.py) and handed to the losses in fp32: Grams sum many products."""
+    with autocast(run.device):
+        features = run.net(image.contiguous(memory_format=memory_format(run.device)), layers)
+    return {layer: f.float() for layer, f in features.items()}
 
 
 def _work(height: int, width: int, tile: int) -> int:

@@ -41,3 +41,25 @@ def test_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
         devices.pick_device()
     assert devices.pick_device("cpu") == torch.device("cpu")  # an explicit choice beats the variable
     assert devices.describe(torch.device("cpu")).startswith("CPU")
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_bf16_and_nhwc_only_where_the_hardware_has_them(
+    monkeypatch: pytest.MonkeyPatch, has_bf16: bool
+) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.delenv(devices.PRECISION_VAR, raising=False)
+    for check in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, check, lambda: has_bf16)
+    devices._hardware_bf16.cache_clear()
+    try:
+        assert devices.native_bf16(cpu) is has_bf16
+        with devices.autocast(cpu):
+            product = torch.ones(2, 2) @ torch.ones(2, 2)
+        assert product.dtype == (torch.bfloat16 if has_bf16 else torch.float32)
+        assert devices.memory_format(cpu) == (torch.channels_last if has_bf16 else torch.contiguous_format)
+        assert not devices.native_bf16(torch.device("mps"))
+        monkeypatch.setenv(devices.PRECISION_VAR, "fp32")
+        assert not devices.native_bf16(cpu)
+    finally:
+        devices._hardware_bf16.cache_clear()  # the next test sees this machine's own answer

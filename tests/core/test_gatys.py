@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core import devices
 from core.errors import UserError
 from core.features import load_features
 from core.images import load_image, to_array, to_tensor
@@ -43,7 +44,12 @@ def stylize(settings: GatysSettings, **changes: object) -> Image.Image:
     return outcome.result.image
 
 
-def test_a_short_run_takes_on_the_style_and_keeps_the_content(quick: GatysSettings, vgg_file: Path) -> None:
+@pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "fp32"])
+def test_a_short_run_takes_on_the_style_and_keeps_the_content(
+    quick: GatysSettings, vgg_file: Path, bf16: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both precisions, whatever this machine has: bf16 runs (emulated if need be) where the hardware lacks it.
+    monkeypatch.setattr(devices, "native_bf16", lambda device: bf16)
     before_style, _ = losses(CONTENT, vgg_file)
     events: list[Event] = []
     outcome = run_job(GatysJob(CONTENT, [StyleImage(STYLE)], quick), events.append)
