@@ -54,7 +54,7 @@ from core.checkpoints import (
     save_checkpoint,
 )
 from core.data import ImageSet, centre_square
-from core.devices import pick_device
+from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif, to_pil
 from core.jobs import ImageResult, JobContext
@@ -196,10 +196,10 @@ class Elbo(NamedTuple):
 
 def elbo(model: Vae, x: Tensor, generator: torch.Generator | None = None) -> Elbo:
     """One-sample estimate of the negative ELBO of x (B, C, S, S) in [0, 1], averaged over the batch."""
-    mu, log_var = model.encode(x)
+    mu, log_var = (t.float() for t in model.encode(x))  # fp32 even under autocast: sampling, KL, sums
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * log_var) * eps
-    reconstruction = model.reconstruction_nll(model.decode(z), x).mean()
+    reconstruction = model.reconstruction_nll(model.decode(z).float(), x).mean()
     kl = kl_per_dimension(mu, log_var).sum(1).mean()
     return Elbo(reconstruction + kl, reconstruction, kl)
 
@@ -324,7 +324,8 @@ class VaeTrainingJob:
     ) -> dict[str, float]:
         images, _ = data.batch(step, config.batch_size, seed=config.seed, device=device)
         rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)
-        terms = elbo(model, _unit(images), rng)
+        with autocast(device):  # bf16 where the hardware has it; the likelihood and KL sums stay fp32
+            terms = elbo(model, _unit(images), rng)
         kl_weight = config.beta * min(1.0, step / config.warmup) if config.warmup else config.beta
         loss = terms.reconstruction + kl_weight * terms.kl
         optimizer.zero_grad(set_to_none=True)

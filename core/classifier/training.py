@@ -66,7 +66,7 @@ from core.classifier.model import (
     strip,
 )
 from core.data import ImageSet, open_data_set
-from core.devices import pick_device
+from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import READ_SUFFIXES
 from core.jobs import JobContext
@@ -489,8 +489,8 @@ class _Trainer:
         s = self.state
         generator = _rng(s.settings.seed, 1_000_003 + step)
         labels = self.labels[batch].to(s.device)
-        with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: make it repeatable
-            torch.manual_seed(s.settings.seed * 1_000_003 + step)
+        with torch.random.fork_rng(devices=[]), autocast(s.device):  # dropout draws from the global RNG
+            torch.manual_seed(s.settings.seed * 1_000_003 + step)  # make it repeatable
             if frozen:
                 assert self.features is not None
                 view = (torch.rand(len(batch), generator=generator) < 0.5).long()  # the image or its mirror
