@@ -42,13 +42,14 @@ def pick_device(preference: str | None = None) -> torch.device:
 
 
 def describe(device: torch.device) -> str:
-    """A short human description, e.g. "NVIDIA H100 80GB HBM3 (cuda:0, 79 GiB)"."""
+    """A short human description, e.g. "NVIDIA H100 80GB HBM3 (cuda:0, 79 GiB, bf16)"."""
+    precision = ", bf16" if native_bf16(device) else ""
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        return f"{props.name} ({device}, {props.total_memory / 2**30:.0f} GiB)"
+        return f"{props.name} ({device}, {props.total_memory / 2**30:.0f} GiB{precision})"
     if device.type == "mps":
         return "Apple GPU (mps)"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    return f"CPU ({torch.get_num_threads()} threads{precision})"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -76,7 +77,7 @@ def _hardware_bf16(device: torch.device) -> bool:
 def autocast(device: torch.device) -> AbstractContextManager[Any]:
     """bf16 autocast where the hardware has it (convolutions and matrix products in bf16, reductions and
     losses in fp32); plain fp32 elsewhere. (fp16 would need loss scaling, and Caffe VGG's activations, in
-    the thousands, square to beyond its range in Gram matrices.) Measured by benchmarks/style_transfer.py."""
+    the thousands, square to beyond its range in Gram matrices.) What it buys: the README's Performance."""
     if native_bf16(device):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()

@@ -489,8 +489,9 @@ class _Trainer:
         s = self.state
         generator = _rng(s.settings.seed, 1_000_003 + step)
         labels = self.labels[batch].to(s.device)
-        with torch.random.fork_rng(devices=[]), autocast(s.device):  # dropout draws from the global RNG
-            torch.manual_seed(s.settings.seed * 1_000_003 + step)  # make it repeatable
+        # Dropout draws from the global RNG: seeded per step, so a resumed run repeats this one.
+        with torch.random.fork_rng(devices=[]), autocast(s.device):
+            torch.manual_seed(s.settings.seed * 1_000_003 + step)
             if frozen:
                 assert self.features is not None
                 view = (torch.rand(len(batch), generator=generator) < 0.5).long()  # the image or its mirror

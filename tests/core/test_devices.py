@@ -59,6 +59,7 @@ def test_bf16_and_nhwc_only_where_the_hardware_has_them(
         assert product.dtype == (torch.bfloat16 if has_bf16 else torch.float32)
         assert devices.memory_format(cpu) == (torch.channels_last if has_bf16 else torch.contiguous_format)
         assert not devices.native_bf16(torch.device("mps"))
+        assert ("bf16" in devices.describe(cpu)) is has_bf16  # the status bar says which
         monkeypatch.setenv(devices.PRECISION_VAR, "fp32")
         assert not devices.native_bf16(cpu)
     finally:
