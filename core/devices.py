@@ -43,7 +43,7 @@ def pick_device(preference: str | None = None) -> torch.device:
 
 def describe(device: torch.device) -> str:
     """A short human description, e.g. "NVIDIA H100 80GB HBM3 (cuda:0, 79 GiB, bf16)"."""
-    precision = ", bf16" if native_bf16(device) else ""
+    precision = ", bf16" if precision_name(device) == "bf16" else ""
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({device}, {props.total_memory / 2**30:.0f} GiB{precision})"
@@ -59,6 +59,11 @@ def native_bf16(device: torch.device) -> bool:
     if os.environ.get(PRECISION_VAR, "").strip().lower() == "fp32":
         return False
     return _hardware_bf16(device)
+
+
+def precision_name(device: torch.device) -> str:
+    """ "bf16" or "fp32": what the heavy tensor work runs in on `device` (recorded with results)."""
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 @cache  # asked on every optimisation step

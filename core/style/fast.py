@@ -35,7 +35,7 @@ from core.checkpoints import (
     restore_optimizer,
     save_checkpoint,
 )
-from core.devices import autocast, memory_format, pick_device
+from core.devices import autocast, memory_format, pick_device, precision_name
 from core.errors import CheckpointError, ImageError, UserError
 from core.features import VGGFeatures, load_features
 from core.files import atomic_path
@@ -497,6 +497,7 @@ class FastStyleJob:
             "method": "fast",
             "model": model_name(self.model),
             "keep_colours": self.keep_colours,
+            "precision": precision_name(device),
         }
         return ImageResult(stylized, settings)
 

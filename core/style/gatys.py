@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from core.devices import autocast, memory_format, pick_device
+from core.devices import autocast, memory_format, pick_device, precision_name
 from core.errors import UserError
 from core.features import VGGFeatures, load_features
 from core.images import resize_long_side, to_pil, to_tensor
@@ -118,6 +118,7 @@ class GatysJob:
         )
         record = {"operation": "stylize", "method": "optimise", **asdict(s)}
         record |= {"iterations_done": run.iterations_done, "feature_network": loaded.source}
+        record |= {"precision": precision_name(device)}
         record |= {"styles": [{"name": st.name, "weight": st.weight} for st in self.styles]}
         record |= {"losses": run.last_losses}
         return ImageResult(picture, record)

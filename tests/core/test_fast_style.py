@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from core import devices
 from core.checkpoints import ModelKind, read_info, save_checkpoint
 from core.errors import CheckpointError, UserError
 from core.features import LoadedFeatures, load_features
@@ -245,7 +246,10 @@ def stylize(content: Image.Image, model: Path, **options: Any) -> tuple[Image.Im
     return result.image, events
 
 
-def test_stylizing_keeps_the_size_and_records_its_settings(trained: tuple[Path, list[Event]]) -> None:
+def test_stylizing_keeps_the_size_and_records_its_settings(
+    trained: tuple[Path, list[Event]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(devices.PRECISION_VAR, "fp32")
     model, _ = trained
     content = gradient_image(101, 67)
     result = run_job(FastStyleJob(content, model, keep_colours="luminance")).result
@@ -256,6 +260,7 @@ def test_stylizing_keeps_the_size_and_records_its_settings(trained: tuple[Path, 
         "method": "fast",
         "model": "starry",
         "keep_colours": "luminance",
+        "precision": "fp32",
     }
 
 

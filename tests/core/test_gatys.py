@@ -66,6 +66,7 @@ def test_a_short_run_takes_on_the_style_and_keeps_the_content(
     assert outcome.result.settings["iterations_done"] == 25
     assert set(last.losses) == {"content", "style", "tv", "total"}
     assert outcome.result.settings["method"] == "optimise"
+    assert outcome.result.settings["precision"] == ("bf16" if bf16 else "fp32")
 
 
 def test_adam_and_noise_start_also_work_and_a_seed_repeats(quick: GatysSettings, vgg_file: Path) -> None:
