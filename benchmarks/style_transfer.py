@@ -9,7 +9,7 @@ Prints, with the device:
 - time to reach a fixed style loss at 512 px: single scale (bf16 and fp32) vs coarse-to-fine, for three
   targets: the style losses single-scale reaches after 1/4, 1/2 and all of --target-iterations;
 - fast network: ms per image at 512/1024/2048 px through FastStyleJob, beside a bare fp32 forward pass of the
-  same TransformerNet shape as pytorch/examples (about 1.7M parameters);
+  same TransformerNet shape as pytorch/examples (about 1.7M parameters); training steps per second;
 - peak memory (VmHWM of a fresh process, Linux) of a 3840 x 2160 stylization: Gatys tiled (one iteration per
   tile) and the fast network tiled.
 The content and style are from ../shared/data (tests and benchmarks only).
@@ -151,6 +151,26 @@ def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tupl
     return ours, (time.perf_counter() - start) / repeats * 1000
 
 
+def fast_training_steps_per_second(device: str, steps: int) -> float:
+    """Steps/s of FastStyleTrainingJob (256 px crops, batch 4: the defaults) on the four photos in
+    shared/data, timed between progress events after the first step."""
+    from core.style.fast import FastStyleTrainingJob
+
+    stamps: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        job = FastStyleTrainingJob(
+            load_image(STYLE),
+            CONTENT.parent,
+            Path(folder) / "style.safetensors",
+            steps=steps + 1,
+            device=device,
+        )
+        run_job(
+            job, lambda e: stamps.append(time.perf_counter()) if isinstance(e, Progress) and e.step else None
+        )
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
 MEMORY_CHILD = """
 import sys
 from core.images import load_image
@@ -241,6 +261,12 @@ def main() -> None:
                 f"fast network {side} px: {ours:.0f} ms/image (FastStyleJob) | {bare:.0f} ms "
                 f"(bare fp32 forward, {params / 1e6:.2f}M params)"
             )
+        rate = fast_training_steps_per_second(str(device), 6)
+        line = f"fast network training, 256 px, batch 4: {rate:.2f} steps/s ({default})"
+        if default == "bf16":
+            with precision("fp32"):
+                line += f" | {fast_training_steps_per_second(str(device), 6):.2f} steps/s (fp32)"
+        print(line, flush=True)
         if not args.skip_memory:
             for kind in ("gatys", "fast"):
                 print(f"peak memory 3840 x 2160, {kind}: {peak_memory_gib(kind, model, str(device)):.2f} GiB")
