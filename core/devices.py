@@ -69,7 +69,9 @@ def precision_name(device: torch.device) -> str:
 @cache  # asked on every optimisation step
 def _hardware_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        # bf16 tensor cores from Ampere (compute capability 8) on; torch.cuda.is_bf16_supported() also says
+        # yes for older GPUs that only emulate it, slower than fp32. AMD GPUs under ROCm all have it.
+        return bool(torch.version.hip) or torch.cuda.get_device_properties(device).major >= 8
     if device.type != "cpu" or not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
         return False
     # torch.cpu names these checks with a leading underscore; an older or newer torch without them gets fp32.

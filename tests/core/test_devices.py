@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -64,3 +66,18 @@ def test_bf16_and_nhwc_only_where_the_hardware_has_them(
         assert not devices.native_bf16(cpu)
     finally:
         devices._hardware_bf16.cache_clear()  # the next test sees this machine's own answer
+
+
+@pytest.mark.parametrize(("major", "has_bf16"), [(7, False), (8, True), (9, True)])
+def test_only_gpus_with_bf16_tensor_cores_get_bf16(
+    monkeypatch: pytest.MonkeyPatch, major: int, has_bf16: bool
+) -> None:
+    """A T4 or V100 (compute capability 7) only emulates bf16: it stays in fp32."""
+    monkeypatch.delenv(devices.PRECISION_VAR, raising=False)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(major=major))
+    devices._hardware_bf16.cache_clear()
+    try:
+        assert devices.native_bf16(torch.device("cuda:0")) is has_bf16
+    finally:
+        devices._hardware_bf16.cache_clear()
