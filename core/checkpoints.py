@@ -167,6 +167,12 @@ def optimizer_tensors(
     return tensors, state["param_groups"]
 
 
+def under_prefix(tensors: Mapping[str, "torch.Tensor"], prefix: str) -> dict[str, "torch.Tensor"]:
+    """The tensors saved under `prefix` (e.g. "ema." of a GAN checkpoint), with the prefix removed: a
+    module's state dict."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def restore_optimizer(
     optimizer: "torch.optim.Optimizer",
     tensors: Mapping[str, "torch.Tensor"],

@@ -53,6 +53,7 @@ from core.checkpoints import (
     optimizer_tensors,
     restore_optimizer,
     save_checkpoint,
+    under_prefix,
 )
 from core.data import ImageSet
 from core.devices import autocast, memory_format, pick_device
@@ -60,7 +61,7 @@ from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
 from core.latents import latents
-from core.training import all_finite, diverged, read_data, require_at_least_one, resumed_step
+from core.training import all_finite, diverged, read_data, require_at_least_one, restoring, resumed_step
 
 ARCH = "dcgan-sn-v1"
 CHECKPOINT_NAME = "gan.safetensors"
@@ -446,15 +447,13 @@ class GanTrainingJob:
         assert self.resume is not None
         tensors, info = _read_checkpoint(self.resume)
         step = resumed_step(info, self.resume, self.steps)
-        try:
+        with restoring(self.resume):
             for module, prefix in zip(state[:3], _PREFIXES, strict=False):
-                module.load_state_dict(_strip(tensors, prefix))
+                module.load_state_dict(under_prefix(tensors, prefix))
             for optimizer, prefix, lr in zip(
                 state[3:], _PREFIXES[3:], (config.lr_g, config.lr_d), strict=True
             ):
                 restore_optimizer(optimizer, tensors, prefix, info.training[f"{prefix}param_groups"], lr)
-        except (RuntimeError, KeyError, ValueError):
-            raise CheckpointError(f"{self.resume.name} has no training state to resume from.") from None
         ctx.message(f"Resuming from step {step} of {self.resume.name}.")
         return step, dict(info.training.get("losses", {}))
 
@@ -489,10 +488,6 @@ class GanTrainingJob:
         )
 
 
-def _strip(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-
 def _new_nets(config: GanConfig) -> tuple[Generator, Discriminator, Generator]:
     """(G, D, EMA copy of G), initialised from the config's seed without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
@@ -520,7 +515,7 @@ def load_generator(path: str | Path) -> LoadedGan:
     try:
         config = GanConfig.from_dict(info.config)
         generator = Generator(config)
-        generator.load_state_dict(_strip(tensors, "ema."))
+        generator.load_state_dict(under_prefix(tensors, "ema."))
     except (RuntimeError, TypeError, UserError):
         raise CheckpointError(f"{path.name} does not hold the weights of a {ARCH} GAN.") from None
     return LoadedGan(generator.eval().requires_grad_(False), config, info)

@@ -1,7 +1,8 @@
 """What every training job shares: checks of its settings, resuming, and the rule that a diverged run
 never replaces its last good checkpoint."""
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 
 from core.checkpoints import CheckpointInfo
 from core.data import ImageSet
-from core.errors import UserError
+from core.errors import CheckpointError, UserError
 from core.jobs import JobContext
 
 
@@ -26,6 +27,16 @@ def resumed_step(info: CheckpointInfo, path: Path, total: int, unit: str = "step
     if done > total:
         raise UserError(f"{path.name} has already trained for {done} {unit}: ask for more to go on.")
     return done
+
+
+@contextmanager
+def restoring(path: Path) -> Iterator[None]:
+    """Around loading a checkpoint's weights and optimiser state: a file without them, or with other
+    shapes, becomes one clear CheckpointError instead of torch's RuntimeError / KeyError / ValueError."""
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError):
+        raise CheckpointError(f"{path.name} has no training state to resume from.") from None
 
 
 def diverged(position: str, checkpoint: Path, cure: str) -> UserError:

@@ -52,6 +52,7 @@ from core.checkpoints import (
     optimizer_tensors,
     restore_optimizer,
     save_checkpoint,
+    under_prefix,
 )
 from core.data import ImageSet, centre_square
 from core.devices import autocast, pick_device
@@ -59,7 +60,7 @@ from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif, to_pil
 from core.jobs import ImageResult, JobContext
 from core.latents import latents
-from core.training import all_finite, diverged, read_data, require_at_least_one, resumed_step
+from core.training import all_finite, diverged, read_data, require_at_least_one, restoring, resumed_step
 
 ARCH = "conv-vae-v1"
 CHECKPOINT_NAME = "vae.safetensors"
@@ -344,11 +345,9 @@ class VaeTrainingJob:
         assert self.resume is not None
         tensors, info = _read_checkpoint(self.resume)
         step = resumed_step(info, self.resume, self.steps)
-        try:
-            model.load_state_dict(_strip(tensors, MODEL_PREFIX))
+        with restoring(self.resume):
+            model.load_state_dict(under_prefix(tensors, MODEL_PREFIX))
             restore_optimizer(optimizer, tensors, OPTIM_PREFIX, info.training["optimizer"], config.lr)
-        except (RuntimeError, KeyError, ValueError):
-            raise CheckpointError(f"{self.resume.name} has no training state to resume from.") from None
         ctx.message(f"Resuming from step {step} of {self.resume.name}.")
         return step, dict(info.training.get("losses", {}))
 
@@ -405,10 +404,6 @@ def _average_kl(model: Vae, data: ImageSet, config: VaeConfig) -> list[float]:
         return [round(v, 5) for v in kl_per_dimension(mu, log_var).mean(0).tolist()]
 
 
-def _strip(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-
 def _new_model(config: VaeConfig) -> Vae:
     """A fresh model initialised from the config's seed without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
@@ -449,7 +444,7 @@ def _load_vae(path: Path, modified_ns: int) -> LoadedVae:
     try:
         config = VaeConfig.from_dict(info.config)
         model = Vae(config)
-        model.load_state_dict(_strip(tensors, MODEL_PREFIX))
+        model.load_state_dict(under_prefix(tensors, MODEL_PREFIX))
     except (RuntimeError, TypeError, UserError):
         raise CheckpointError(f"{path.name} does not hold the weights of a {ARCH} VAE.") from None
     return LoadedVae(model.eval().requires_grad_(False), config, info)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint
+from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint, under_prefix
 from core.classifier.backbones import BACKBONES, INPUT_SIZE, build_backbone
 from core.errors import CheckpointError, UserError
 from core.files import atomic_path
@@ -160,10 +160,6 @@ def read_classifier_checkpoint(path: Path) -> tuple[dict[str, Tensor], Checkpoin
     return load_checkpoint(path, ModelKind.CLASSIFIER, arch=ARCH)
 
 
-def strip(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-
 def load_classifier(path: str | Path) -> LoadedClassifier:
     """The trained network of a classifier checkpoint (its best weights), its config and info."""
     path = Path(path)
@@ -171,7 +167,7 @@ def load_classifier(path: str | Path) -> LoadedClassifier:
     try:
         config = ClassifierConfig.from_dict(info.config)
         net = ClassifierNet(config)
-        net.load_state_dict(strip(tensors, "best."))
+        net.load_state_dict(under_prefix(tensors, "best."))
     except (RuntimeError, TypeError, UserError):
         raise CheckpointError(f"{path.name} does not hold the weights of a {ARCH} classifier.") from None
     return LoadedClassifier(net.eval().requires_grad_(False), config, info)

@@ -51,6 +51,7 @@ from core.checkpoints import (
     read_info,
     restore_optimizer,
     save_checkpoint,
+    under_prefix,
 )
 from core.classifier.backbones import EFFICIENTNET_LITE0, load_backbone
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
@@ -63,14 +64,13 @@ from core.classifier.model import (
     ClassifierConfig,
     ClassifierNet,
     read_classifier_checkpoint,
-    strip,
 )
 from core.data import ImageSet, open_data_set
 from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import READ_SUFFIXES
 from core.jobs import JobContext
-from core.training import all_finite, diverged, read_data, require_at_least_one
+from core.training import all_finite, diverged, read_data, require_at_least_one, restoring
 
 SCRATCH_FOLDER_SIZE = 64  # folders of photos, from scratch: small images train fast on a CPU
 FEW_IMAGES = 10  # classes with fewer are flagged
@@ -384,15 +384,13 @@ class _State:
                 f"{path.name} has already trained for {self.epoch} epochs: ask for more to go on."
             )
         self.optimizer = self.new_optimizer()
-        try:
-            self.net.load_state_dict(strip(tensors, "net."))
-            self.best = strip(tensors, "best.")
+        with restoring(path):
+            self.net.load_state_dict(under_prefix(tensors, "net."))
+            self.best = under_prefix(tensors, "best.")
             if not self.at_fine_tuning_start:  # else the saved state is the head's: fine-tuning starts anew
                 restore_optimizer(
                     self.optimizer, tensors, "optim.", info.training["optim.param_groups"], self.settings.lr
                 )
-        except (RuntimeError, KeyError, ValueError):
-            raise CheckpointError(f"{path.name} has no training state to resume from.") from None
         self.evaluation = Evaluation.from_json(info.training["evaluation"])
         ctx.message(f"Resuming from epoch {self.epoch + 1} of {path.name}.")
 

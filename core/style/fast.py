@@ -44,7 +44,7 @@ from core.jobs import ImageResult, JobContext
 from core.style.colour import KeepColours, preserve_colours
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss, total_variation
 from core.style.tiles import map_tiles
-from core.training import all_finite, diverged, require_at_least_one, resumed_step
+from core.training import all_finite, diverged, require_at_least_one, restoring, resumed_step
 
 ARCH = "transformer-net-v1"
 OPTIM_PREFIX = "optim."
@@ -327,11 +327,9 @@ class FastStyleTrainingJob:
         changed = sorted(k for k, v in self.config.items() if info.config.get(k, v) != v)
         if changed:
             ctx.message(f"Resuming with different settings than before: {', '.join(changed)}.")
-        try:
+        with restoring(self.resume):
             net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)})
             restore_optimizer(optimizer, tensors, OPTIM_PREFIX, info.training["optimizer"], self.lr)
-        except (RuntimeError, KeyError, ValueError):
-            raise CheckpointError(f"{self.resume.name} has no training state to resume from.") from None
         ctx.message(f"Resuming from step {step} of {self.resume.name}.")
         return step, dict(info.training.get("losses", {}))
 
