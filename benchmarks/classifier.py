@@ -1,6 +1,7 @@
 """Classifier accuracy and training time, beside pytorch/examples' MNIST `Net` trained for as long.
 
     python -m benchmarks.classifier [--epochs N] [--skip-scratch] [--skip-pretrained]
+                                    [--pictures FOLDER [FOLDER ...]]
 
 1. From scratch on Fashion-MNIST (Debian's dataset-fashion-mnist, 28 px grey): our training job with the
    scratch route's defaults (it keeps 10% of the 60,000 training images for validation and early
@@ -8,11 +9,12 @@
    max-pool - dropout 0.25 - fc 128 - dropout 0.5 - fc 10; Adadelta lr 1.0, StepLR gamma 0.7 per epoch,
    batch 64) trains on all 60,000 for the same wall time, and is tested on the same test images.
 2. The pretrained route (EfficientNet-Lite0, frozen features + linear head, the defaults) with 20 and 100
-   training images per class of a photo set assembled here: 8 classes, one per picture in shared/data
-   (4 photos: Chicago, the Golden Gate, a sailboat, Tübingen; 4 paintings: Mondrian, the Shipwreck,
-   the Starry Night, the Scream), each image a random crop of 25-60% of the picture's side. Training crops
-   come from the left 60% of each picture and the 50 test crops per class from the right 40%, so no test
-   pixel was seen in training: "which scene is this patch from".
+   training images per class of a set assembled here: one class per JPEG or PNG picture in the --pictures
+   folders (default: resources/images and tests/data, 7 classes: the app's built-in sample, Dusk and Ocean,
+   and the four paintings Mondrian, the Shipwreck, the Starry Night and the Scream), each image a random
+   crop of 25-60% of the picture's side. Training crops come from the left 60% of each picture and the 50
+   test crops per class from the right 40%, so no test pixel was seen in training: "which scene is this
+   patch from".
 """
 
 import argparse
@@ -33,7 +35,9 @@ from core.data import ImageSet
 from core.devices import describe, pick_device
 from core.jobs import Event, Message, run_job
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PICTURES = [REPO / "resources" / "images", REPO / "tests" / "data"]
+SCENE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 class MnistNet(nn.Module):
@@ -128,10 +132,14 @@ def crops(picture: Image.Image, n: int, left: float, right: float, rng: random.R
     return out
 
 
-def photo_sets(per_class: int, root: Path) -> tuple[Path, Path]:
-    """A training folder of `per_class` crops per scene and a test folder of 50."""
+def scene_pictures(folders: list[Path]) -> list[Path]:
+    """The pictures (JPEG, PNG) directly in `folders`: one scene each."""
+    return sorted(p for folder in folders for p in folder.iterdir() if p.suffix.lower() in SCENE_SUFFIXES)
+
+
+def photo_sets(per_class: int, root: Path, pictures: list[Path]) -> tuple[Path, Path]:
+    """A training folder of `per_class` crops per scene (one scene per picture) and a test folder of 50."""
     rng = random.Random(per_class)
-    pictures = sorted([*SHARED_DATA.glob("content/*.jpg"), *SHARED_DATA.glob("styles/*.jpg")])
     for path in pictures:
         with Image.open(path) as opened:
             picture = opened.convert("RGB")
@@ -143,10 +151,10 @@ def photo_sets(per_class: int, root: Path) -> tuple[Path, Path]:
     return root / "train", root / "test"
 
 
-def pretrained(sizes: list[int], device: torch.device) -> None:
+def pretrained(sizes: list[int], pictures: list[Path], device: torch.device) -> None:
     for per_class in sizes:
         with tempfile.TemporaryDirectory() as folder:
-            train, test = photo_sets(per_class, Path(folder))
+            train, test = photo_sets(per_class, Path(folder), pictures)
             start = time.monotonic()
             job = ClassifierTrainingJob(
                 open_classes(train, "pretrained"),
@@ -160,8 +168,9 @@ def pretrained(sizes: list[int], device: torch.device) -> None:
             evaluation = run_job(EvaluateJob(path, test, str(device))).result
             assert evaluation is not None
         print(
-            f"pretrained EfficientNet-Lite0, {per_class} images per class x 8 scenes: test accuracy "
-            f"{100 * evaluation.accuracy:.1f}% on {evaluation.total} crops, trained in {seconds:.0f} s"
+            f"pretrained EfficientNet-Lite0, {per_class} images per class x {len(pictures)} scenes: "
+            f"test accuracy {100 * evaluation.accuracy:.1f}% on {evaluation.total} crops, "
+            f"trained in {seconds:.0f} s"
         )
 
 
@@ -172,13 +181,27 @@ def main() -> None:
     parser.add_argument("--skip-pretrained", action="store_true")
     parser.add_argument("--per-class", default="20,100", help="pretrained: training images per class")
     parser.add_argument("--device", help="default: auto")
+    parser.add_argument(
+        "--pictures",
+        type=Path,
+        nargs="+",
+        default=DEFAULT_PICTURES,
+        metavar="FOLDER",
+        help="pretrained: folders of pictures, one scene each (default: resources/images tests/data)",
+    )
     args = parser.parse_args()
+    missing = [str(folder) for folder in args.pictures if not folder.is_dir()]
+    if missing:
+        parser.error(f"--pictures: no such folder: {', '.join(missing)}")
+    pictures = scene_pictures(args.pictures)
+    if len(pictures) < 2:
+        parser.error("--pictures: the folders hold fewer than two JPEG or PNG pictures")
     device = pick_device(args.device)
     print(f"device: {describe(device)}, torch {torch.__version__}")
     if not args.skip_scratch:
         scratch(args.epochs, device)
     if not args.skip_pretrained:
-        pretrained([int(n) for n in args.per_class.split(",")], device)
+        pretrained([int(n) for n in args.per_class.split(",")], pictures, device)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Style-transfer speed and memory, with reference points measured in the same run.
 
-    python -m benchmarks.style_transfer [--quick] [--skip-memory]
+    python -m benchmarks.style_transfer [--quick] [--skip-memory] [--content PATH] [--style PATH]
+                                        [--photos FOLDER]
 
 Prints, with the device:
 - Gatys: seconds per L-BFGS iteration at 256/512/1024 px with our pipeline (VGG from the offline
@@ -12,7 +13,9 @@ Prints, with the device:
   same TransformerNet shape as pytorch/examples (about 1.7M parameters); training steps per second;
 - peak memory (VmHWM of a fresh process, Linux) of a 3840 x 2160 stylization: Gatys tiled (one iteration per
   tile) and the fast network tiled.
-The content and style are from ../shared/data (tests and benchmarks only).
+Inputs: --content (default: the app's photo-like sample picture, resources/images/sample.jpg), --style
+(default: the Starry Night, tests/data/starry_night.jpg) and --photos, the folder fast-network training reads
+(default: the content picture's folder). The README's figures name the pictures they were measured on.
 """
 
 import argparse
@@ -26,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,18 +41,25 @@ from core.jobs import Event, Progress, run_job
 from core.style.gatys import GatysJob
 from core.style.settings import GatysSettings, StyleImage
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CONTENT = DATA / "content" / "tubingen.jpg"
-STYLE = DATA / "styles" / "starry_night.jpg"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONTENT = REPO / "resources" / "images" / "sample.jpg"
+DEFAULT_STYLE = REPO / "tests" / "data" / "starry_night.jpg"
 
 
-def gatys_seconds_per_iteration(side: int, iterations: int, device: str) -> float:
+@dataclass(frozen=True)
+class Inputs:
+    content: Path  # the picture to stylize
+    style: Path  # the painting
+    photos: Path  # a folder of pictures for fast-network training
+
+
+def gatys_seconds_per_iteration(inputs: Inputs, side: int, iterations: int, device: str) -> float:
     settings = GatysSettings(
         size=side, iterations=iterations + 1, scales=1, device=device, preview_every=10**6
     )
     stamps: list[float] = []
     run_job(
-        GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings),
+        GatysJob(load_image(inputs.content), [StyleImage(load_image(inputs.style))], settings),
         lambda e: stamps.append(time.perf_counter()) if isinstance(e, Progress) else None,
     )
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)  # from the first step on: no loading or targets
@@ -96,7 +107,7 @@ def plain_gatys_seconds_per_iteration(side: int, iterations: int, device: torch.
     return (time.perf_counter() - start) / iterations
 
 
-def style_loss_curve(settings: GatysSettings) -> list[tuple[float, float]]:
+def style_loss_curve(inputs: Inputs, settings: GatysSettings) -> list[tuple[float, float]]:
     """[(seconds since the job started, style loss)] after each iteration of the finest scale: the seconds
     include loading VGG, the style targets and the coarser scales."""
     start, curve = time.perf_counter(), []
@@ -106,7 +117,7 @@ def style_loss_curve(settings: GatysSettings) -> list[tuple[float, float]]:
         if isinstance(event, Progress) and event.stage.startswith(finest) and event.losses:
             curve.append((time.perf_counter() - start, event.losses["style"]))
 
-    run_job(GatysJob(load_image(CONTENT), [StyleImage(load_image(STYLE))], settings), sink)
+    run_job(GatysJob(load_image(inputs.content), [StyleImage(load_image(inputs.style))], settings), sink)
     return curve
 
 
@@ -129,10 +140,12 @@ def precision(name: str) -> Iterator[None]:
             os.environ[PRECISION_VAR] = before
 
 
-def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tuple[float, float]:
+def fast_ms_per_image(
+    inputs: Inputs, side: int, model: Path, device: str, repeats: int
+) -> tuple[float, float]:
     from core.style.fast import FastStyleJob, load_transformer
 
-    content = resize_long_side(load_image(CONTENT), side)
+    content = resize_long_side(load_image(inputs.content), side)
     run_job(FastStyleJob(content, model, device=device, tile=4096))  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
@@ -151,16 +164,16 @@ def fast_ms_per_image(side: int, model: Path, device: str, repeats: int) -> tupl
     return ours, (time.perf_counter() - start) / repeats * 1000
 
 
-def fast_training_steps_per_second(device: str, steps: int) -> float:
-    """Steps/s of FastStyleTrainingJob (256 px crops, batch 4: the defaults) on the four photos in
-    shared/data, timed between progress events after the first step."""
+def fast_training_steps_per_second(inputs: Inputs, device: str, steps: int) -> float:
+    """Steps/s of FastStyleTrainingJob (256 px crops, batch 4: the defaults) on the pictures in
+    `inputs.photos`, timed between progress events after the first step."""
     from core.style.fast import FastStyleTrainingJob
 
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         job = FastStyleTrainingJob(
-            load_image(STYLE),
-            CONTENT.parent,
+            load_image(inputs.style),
+            inputs.photos,
             Path(folder) / "style.safetensors",
             steps=steps + 1,
             device=device,
@@ -193,8 +206,9 @@ with open("/proc/self/status") as status:
 """
 
 
-def peak_memory_gib(kind: str, model: Path, device: str) -> float:
-    args = [sys.executable, "-c", MEMORY_CHILD, kind, str(model), device, str(CONTENT), str(STYLE)]
+def peak_memory_gib(inputs: Inputs, kind: str, model: Path, device: str) -> float:
+    pictures = [str(inputs.content), str(inputs.style)]
+    args = [sys.executable, "-c", MEMORY_CHILD, kind, str(model), device, *pictures]
     return float(subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()[-1])
 
 
@@ -205,22 +219,33 @@ def main() -> None:
     parser.add_argument("--target-iterations", type=int, default=100)
     parser.add_argument("--coarse-iterations", type=int, default=100, help="coarsest scale (128 px)")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--content", type=Path, default=DEFAULT_CONTENT, metavar="PATH", help="%(default)s")
+    parser.add_argument("--style", type=Path, default=DEFAULT_STYLE, metavar="PATH", help="%(default)s")
+    parser.add_argument(
+        "--photos", type=Path, metavar="FOLDER", help="for fast-network training; default: the content's"
+    )
     args = parser.parse_args()
+    inputs = Inputs(args.content, args.style, args.photos or args.content.parent)
+    for path in (inputs.content, inputs.style, inputs.photos):
+        if not path.exists():
+            parser.error(f"{path} does not exist")
     device = pick_device(args.device)
     print(
         f"device: {describe(device)}; {platform.processor() or platform.machine()}; torch {torch.__version__}"
     )
+    print(f"content {inputs.content.name}, style {inputs.style.name}, training photos in {inputs.photos}")
     print(f"feature network: {load_features().source}")
     sides = (256, 512) if args.quick else (256, 512, 1024)
     iterations = 3 if args.quick else 5
 
     default = "bf16" if native_bf16(device) else "fp32"
     for side in sides:
-        ours = gatys_seconds_per_iteration(side, iterations, str(device))
+        ours = gatys_seconds_per_iteration(inputs, side, iterations, str(device))
         line = f"Gatys {side} px: {ours:.2f} s/iteration (ours, {default})"
         if default == "bf16":
             with precision("fp32"):
-                line += f" | {gatys_seconds_per_iteration(side, iterations, str(device)):.2f} s (ours, fp32)"
+                fp32 = gatys_seconds_per_iteration(inputs, side, iterations, str(device))
+                line += f" | {fp32:.2f} s (ours, fp32)"
         plain = plain_gatys_seconds_per_iteration(side, iterations, device)
         print(f"{line} | {plain:.2f} s (plain, torchvision VGG19, fp32)", flush=True)
 
@@ -228,13 +253,13 @@ def main() -> None:
     # and all of --target-iterations; every time counts from the job's start, set-up included.
     target_its = 30 if args.quick else args.target_iterations
     single = GatysSettings(size=512, iterations=target_its, scales=1, device=str(device), preview_every=1)
-    curves = {f"single scale, {default}": style_loss_curve(single)}
+    curves = {f"single scale, {default}": style_loss_curve(inputs, single)}
     if default == "bf16":
         with precision("fp32"):
-            curves["single scale, fp32"] = style_loss_curve(single)
+            curves["single scale, fp32"] = style_loss_curve(inputs, single)
     for coarsest in (args.coarse_iterations, 2 * args.coarse_iterations):
         coarse = dataclasses.replace(single, iterations=coarsest, scales=3)
-        curves[f"coarse-to-fine {coarse.schedule()}, {default}"] = style_loss_curve(coarse)
+        curves[f"coarse-to-fine {coarse.schedule()}, {default}"] = style_loss_curve(inputs, coarse)
     reference = curves[f"single scale, {default}"]
     for its in (target_its // 4, target_its // 2, target_its):
         target = reference[its - 1][1]
@@ -256,20 +281,21 @@ def main() -> None:
         params = sum(p.numel() for p in net.parameters())
         save_checkpoint(model, net.state_dict(), kind=ModelKind.FAST_STYLE, arch=ARCH)
         for side in (512, 1024) if args.quick else (512, 1024, 2048):
-            ours, bare = fast_ms_per_image(side, model, str(device), 2 if args.quick else 3)
+            ours, bare = fast_ms_per_image(inputs, side, model, str(device), 2 if args.quick else 3)
             print(
                 f"fast network {side} px: {ours:.0f} ms/image (FastStyleJob) | {bare:.0f} ms "
                 f"(bare fp32 forward, {params / 1e6:.2f}M params)"
             )
-        rate = fast_training_steps_per_second(str(device), 6)
+        rate = fast_training_steps_per_second(inputs, str(device), 6)
         line = f"fast network training, 256 px, batch 4: {rate:.2f} steps/s ({default})"
         if default == "bf16":
             with precision("fp32"):
-                line += f" | {fast_training_steps_per_second(str(device), 6):.2f} steps/s (fp32)"
+                line += f" | {fast_training_steps_per_second(inputs, str(device), 6):.2f} steps/s (fp32)"
         print(line, flush=True)
         if not args.skip_memory:
             for kind in ("gatys", "fast"):
-                print(f"peak memory 3840 x 2160, {kind}: {peak_memory_gib(kind, model, str(device)):.2f} GiB")
+                peak = peak_memory_gib(inputs, kind, model, str(device))
+                print(f"peak memory 3840 x 2160, {kind}: {peak:.2f} GiB")
     print(f"this process: max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+import resources
+
+# Small copies of four public-domain paintings (tests/data/README.md). Photos come from the app's own
+# built-in pictures (`builtin_picture`) or are drawn by the tests: nothing is read from outside the
+# repository, so a plain clone passes its tests.
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +30,15 @@ def gradient_image(
     rgb = np.stack([x / width, y / height, 0.5 + 0.4 * np.sin(x / 7) * np.cos(y / 5)], axis=-1)
     rgb = np.clip(rgb * np.asarray(tint, dtype=np.float32), 0, 1)
     return Image.fromarray((rgb * 255).astype(np.uint8), "RGB")
+
+
+def builtin_picture(name: str = resources.SAMPLE_PICTURE) -> Image.Image:
+    """One of the app's built-in pictures (resources/images), read the way the app reads it. The sample
+    (960 x 640) is a photo-like mountain lake; dusk.jpg and ocean.jpg are abstract palette paintings."""
+    from core.images import load_image
+
+    with resources.image_path(name) as path:
+        return load_image(path)
 
 
 @pytest.fixture

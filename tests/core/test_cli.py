@@ -8,7 +8,7 @@ from PIL import Image
 
 from core.cli import main
 from core.images import list_images, load_image, read_metadata
-from tests.conftest import SHARED_DATA, gradient_image, untrained_fast_style
+from tests.conftest import TEST_DATA, gradient_image, untrained_fast_style
 
 
 def test_colour_transfer_writes_the_result(
@@ -75,14 +75,14 @@ def test_models_and_devices_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "auto -> " in capsys.readouterr().out
 
 
-STYLE = SHARED_DATA / "styles" / "starry_night.jpg"
+STYLE = TEST_DATA / "starry_night.jpg"
 
 
 def test_stylize_one_picture_with_two_blended_styles(
     photo_file: Path, tmp_path: Path, vgg_file: Path
 ) -> None:
     out = tmp_path / "styled.jpg"
-    mondrian = SHARED_DATA / "styles" / "mondrian.jpg"
+    mondrian = TEST_DATA / "mondrian.jpg"
     code = main(
         ["stylize", str(photo_file), "--style", str(STYLE), "--style", str(mondrian),
          "--style-weight", "0.7", "--size", "96", "--iterations", "8", "--scales", "1", "--keep-colors",

@@ -9,10 +9,10 @@ from core import paths
 from core.images import read_metadata
 from desktop.main_window import MainWindow
 from desktop.panels.style import WEIGHTS_KEY
-from tests.conftest import SHARED_DATA, gradient_image, untrained_fast_style
+from tests.conftest import TEST_DATA, gradient_image, untrained_fast_style
 from tests.desktop.conftest import drop_files
 
-STYLE = SHARED_DATA / "styles" / "starry_night.jpg"
+STYLE = TEST_DATA / "starry_night.jpg"
 
 
 @pytest.fixture
