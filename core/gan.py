@@ -59,9 +59,18 @@ from core.data import ImageSet
 from core.devices import autocast, memory_format, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif
-from core.jobs import ImageResult, JobContext
+from core.jobs import ImageResult, JobContext, Resumable
 from core.latents import latents
-from core.training import all_finite, diverged, read_data, require_at_least_one, restoring, resumed_step
+from core.safety import check_new_model
+from core.training import (
+    all_finite,
+    diverged,
+    read_data,
+    require_at_least_one,
+    require_room_for,
+    restoring,
+    resumed_step,
+)
 
 ARCH = "dcgan-sn-v1"
 CHECKPOINT_NAME = "gan.safetensors"
@@ -255,7 +264,7 @@ def _to_images(x: Tensor) -> list[Image.Image]:
     return [Image.fromarray(p.permute(1, 2, 0).numpy(), "RGB") for p in pixels]
 
 
-class GanTrainingJob:
+class GanTrainingJob(Resumable):
     """Train a GAN on an image set; returns the checkpoint path `out_dir / CHECKPOINT_NAME`.
 
     Step k trains D once and G once on the data set's batch for k and noise / augmentations from a
@@ -305,6 +314,7 @@ class GanTrainingJob:
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
         data = read_data(self.data, ctx)
+        check_new_model(self.out, self.resume)  # after the data's own checks, the first thing to hear of
         name = self.data_name or data.name
         stored = _read_checkpoint(self.resume)[1] if self.resume else None
         config = self._config(data, stored, ctx)
@@ -326,6 +336,7 @@ class GanTrainingJob:
         start, losses = 0, dict[str, float]()
         if self.resume is not None:
             start, losses = self._restore((g_net, d_net, ema, opt_g, opt_d), config, ctx)
+        require_room_for(self.out, (g_net, d_net, ema), (opt_g, opt_d))
         ctx.message(f"Training on {len(data)} images of {name} ({config.size} px) on {device}.")
 
         fixed_z = latents(config.seed, PREVIEW_SAMPLES, config.latent).to(device)

@@ -10,6 +10,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from PIL.PngImagePlugin import PngInfo
 from core import __version__
 from core.errors import ImageError
 from core.files import atomic_path
+from core.safety import OutputType
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +35,10 @@ MIN_SIDE = 8
 
 READ_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+PICTURE = OutputType("a picture", frozenset(SAVE_FORMATS), ".png, .jpg or .webp")
+PICTURE_OR_GIF = OutputType(
+    "a picture or an animation", frozenset({*SAVE_FORMATS, ".gif"}), ".png, .jpg, .webp or .gif"
+)
 
 # EXIF tags used to carry our metadata in JPEG and WebP files.
 _EXIF_IMAGE_DESCRIPTION = 0x010E
@@ -105,18 +111,49 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def list_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """Image files under `folder`, recursively, sorted; hidden files and folders are skipped."""
+@dataclass(frozen=True)
+class FolderScan:
+    images: list[Path]  # sorted
+    skipped: list[tuple[Path, str]]  # what was passed over, and why: for the artist to see by name
+
+
+def scan_images(folder: str | os.PathLike[str]) -> FolderScan:
+    """Image files under `folder`, recursively and through symbolic links (a link back to a folder
+    already seen is a loop, skipped), sorted. Hidden files and folders are left out silently, and files
+    not named as pictures are left out too; broken links, link loops and unreadable folders are listed in
+    `skipped` with the reason."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder} is not a folder.")
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in READ_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    images: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(error: OSError) -> None:
+        skipped.append((Path(str(error.filename)), f"cannot be read ({error.strerror})"))
+
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=unreadable):
+        here = os.stat(root)
+        if (here.st_dev, here.st_ino) in seen:
+            skipped.append((Path(root), "a link to a folder already read (a loop)"))
+            dirs.clear()
+            continue
+        seen.add((here.st_dev, here.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(root, name)
+            if name.startswith(".") or path.suffix.lower() not in READ_SUFFIXES:
+                continue  # not a candidate: notes, captions, the system's own files
+            if path.is_file():
+                images.append(path)
+            else:
+                skipped.append((path, "a link to nothing" if path.is_symlink() else "not a file"))
+    return FolderScan(sorted(images), sorted(skipped))
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files `scan_images` finds under `folder`."""
+    return scan_images(folder).images
 
 
 def save_image(
@@ -134,7 +171,7 @@ def save_image(
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ImageError(f"Cannot save as '{path.suffix or path.name}': use .png, .jpg or .webp.")
+        raise ImageError(f"Cannot save as '{path.suffix or path.name}': use {PICTURE.names}.")
     payload = json.dumps({"app_version": __version__, **(metadata or {})}, default=str)
     options: dict[str, Any] = {}
     if fmt == "PNG":

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from core.safety import OutputType, check_output
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -147,6 +149,11 @@ class JobContext:
             self._sink(event)
 
 
+class Resumable:
+    """A job that writes a resumable checkpoint of the step reached when cancelled (the training jobs):
+    a front end that has to stop it (the window closing) asks first, then lets it save."""
+
+
 class Job(Protocol[R_co]):
     @property
     def title(self) -> str: ...
@@ -172,6 +179,9 @@ def run_job(job: Job[R], sink: EventSink | None = None, token: CancelToken | Non
     return Outcome(result, cancelled=ctx.token.cancelled)
 
 
+ONNX_MODEL = OutputType("an ONNX model", frozenset({".onnx"}), "a name ending in .onnx")
+
+
 class OnnxExportJob:
     """An ONNX export as a job, so a window stays responsive while it traces and checks (seconds).
     `export(model, out)` writes the file and returns how far onnxruntime's output is from PyTorch's (None
@@ -183,6 +193,7 @@ class OnnxExportJob:
         self.export, self.model, self.out = export, Path(model), Path(out)
 
     def run(self, ctx: JobContext) -> Path:
+        check_output(self.out, [self.model], ONNX_MODEL)
         ctx.progress(0, 1, stage="Exporting, then checking with onnxruntime")
         difference = self.export(self.model, self.out)
         if difference is not None:

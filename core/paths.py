@@ -23,9 +23,15 @@ def models_dir() -> Path:
     return _ensure(data_dir() / "models")
 
 
-def new_run_folder(name: str) -> Path:
-    """A fresh folder path in the models folder for a training run called `name` (its model's name)."""
-    return models_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+def new_run_folder(name: str, suffix: str = "") -> Path:
+    """A fresh path in the models folder for a training run called `name` (its model's name): a folder,
+    or with `suffix` a file. Never one that exists: a new run never replaces a trained model."""
+    base, number = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", 1
+    while True:
+        path = models_dir() / f"{base}{f'-{number}' if number > 1 else ''}{suffix}"
+        if not path.exists():
+            return path
+        number += 1
 
 
 def cache_dir() -> Path:

@@ -1,5 +1,5 @@
-"""What every training job shares: checks of its settings, resuming, and the rule that a diverged run
-never replaces its last good checkpoint."""
+"""What every training job shares: checks of its settings and of its output, resuming, and the rule that
+a diverged run never replaces its last good checkpoint."""
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -11,6 +11,7 @@ from torch import nn
 from core.checkpoints import CheckpointInfo
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
+from core.files import require_room
 from core.jobs import JobContext
 
 
@@ -50,6 +51,18 @@ def diverged(position: str, checkpoint: Path, cure: str) -> UserError:
 def all_finite(modules: Iterable[nn.Module]) -> bool:
     """Whether every weight is still a number: checked before a checkpoint may replace the last one."""
     return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())
+
+
+def require_room_for(
+    out: Path, modules: Iterable[nn.Module], optimizers: Iterable[torch.optim.Optimizer]
+) -> None:
+    """Before the first step: the disk has room for a checkpoint, estimated as the modules' weights and
+    buffers plus two tensors per optimised parameter (Adam's moments; SGD's momentum is one)."""
+    size = sum(t.numel() * t.element_size() for m in modules for t in m.state_dict().values())
+    size += sum(
+        2 * p.numel() * p.element_size() for o in optimizers for g in o.param_groups for p in g["params"]
+    )
+    require_room(out, size)
 
 
 def read_data(data: ImageSet | Callable[[JobContext], ImageSet], ctx: JobContext) -> ImageSet:

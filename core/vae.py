@@ -58,9 +58,18 @@ from core.data import ImageSet, centre_square
 from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import grid, save_gif, to_pil
-from core.jobs import ImageResult, JobContext
+from core.jobs import ImageResult, JobContext, Resumable
 from core.latents import latents
-from core.training import all_finite, diverged, read_data, require_at_least_one, restoring, resumed_step
+from core.safety import check_new_model
+from core.training import (
+    all_finite,
+    diverged,
+    read_data,
+    require_at_least_one,
+    require_room_for,
+    restoring,
+    resumed_step,
+)
 
 ARCH = "conv-vae-v1"
 CHECKPOINT_NAME = "vae.safetensors"
@@ -216,7 +225,7 @@ def _unit(images: Tensor) -> Tensor:
     return images.add(1.0).mul_(0.5)
 
 
-class VaeTrainingJob:
+class VaeTrainingJob(Resumable):
     """Train a VAE on an image set; returns the checkpoint path `out_dir / CHECKPOINT_NAME`.
 
     Step k uses the data set's batch for k and noise from a generator seeded with (seed, k), so a resumed
@@ -263,6 +272,7 @@ class VaeTrainingJob:
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
         data = read_data(self.data, ctx)
+        check_new_model(self.out, self.resume)  # after the data's own checks, the first thing to hear of
         name = self.data_name or data.name
         stored = _read_checkpoint(self.resume)[1] if self.resume else None
         config = self._config(data, stored, ctx)
@@ -273,6 +283,7 @@ class VaeTrainingJob:
         model = _new_model(config).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         start, losses = self._restore(model, optimizer, config, ctx) if self.resume else (0, {})
+        require_room_for(self.out, [model], [optimizer])
         ctx.message(f"Training on {len(data)} images of {name} ({config.size} px) on {device}.")
 
         preview_x = _unit(data.images[_preview_index(len(data), config.seed)].float().div(127.5).sub(1)).to(

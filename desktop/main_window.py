@@ -1,13 +1,12 @@
 """The main window: canvas in the middle, model picker, tools and progress in docks, menus around."""
 
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
@@ -24,10 +23,10 @@ from PySide6.QtWidgets import (
 import resources
 from core import __version__, paths
 from core.catalog import Tool, TrainedModel
-from core.checkpoints import ModelKind
+from core.checkpoints import SUFFIX, ModelKind
 from core.errors import ImageError, UserError
 from core.images import list_images, load_image, save_image
-from core.jobs import ImageResult, Job, OnnxExportJob
+from core.jobs import ImageResult, Job, OnnxExportJob, Resumable
 from core.style.batch import BatchJob
 from core.style.settings import StyleImage
 from core.warmup import WarmUpJob
@@ -81,10 +80,13 @@ class CanvasChange(QUndoCommand):
 
 
 class MainWindow(QMainWindow):
+    device_ready = Signal()  # the start-up warm-up ended: torch is loaded (or could not be)
+
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings()
         self.picture: Picture | None = None
+        self.device: str | None = None  # what the warm-up picked, as the status bar shows it
         self.worker: JobWorker | None = None
         self._job_source: Picture | None = None  # the picture a running job started from
         self._job_title = ""
@@ -223,7 +225,7 @@ class MainWindow(QMainWindow):
             path = path.with_suffix(".png")
         try:
             save_image(self.picture.pil, path, {**self.picture.settings, "source": self.picture.name})
-        except (ImageError, OSError) as exc:
+        except UserError as exc:  # a bad suffix, or the disk's (full, read-only, ...)
             self.show_error("Cannot save the picture", str(exc))
             return False
         self.settings.setValue("paths/save", str(path.parent))
@@ -276,7 +278,7 @@ class MainWindow(QMainWindow):
         from core.style.fast import FastStyleTrainingJob
 
         name = style.name or "style"
-        out = paths.models_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
+        out = paths.new_run_folder(name, SUFFIX)
         try:
             steps = self.style_panel.train_steps.value()
             job = FastStyleTrainingJob(style.image, photos, out, steps=steps, style_name=name)
@@ -363,12 +365,12 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             self.show_error("Busy", f"Wait for “{self.worker.title}” to finish, or cancel it.")
             return
-        worker = JobWorker(job)
+        worker = JobWorker(job, self)
         worker.finished.connect(self._on_job_finished)
         worker.cancelled.connect(self._on_job_cancelled)
         worker.failed.connect(self._on_job_failed)
         worker.preview.connect(self._on_job_preview)
-        worker.qthread.finished.connect(self._release_worker)
+        worker.released.connect(self._on_worker_released)
         self.progress_panel.attach(worker)
         self._set_busy(True)
         self._job_source = self.picture if edits_canvas else None
@@ -429,32 +431,32 @@ class MainWindow(QMainWindow):
         for panel in self.model_panels.values():
             panel.set_busy(busy)
 
-    def _release_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.wait(CLOSE_WAIT_MS)  # `finished` is emitted just before the thread really ends
-            self.worker = None
+    def _on_worker_released(self) -> None:
+        """The job's thread has stopped (the worker deletes itself next): the job slot is free."""
+        self.worker, self._job_owner = None, None
         self._set_busy(False)
 
     def warm_up(self) -> None:
         """Import torch and pick the device in the background (separate from the job slot)."""
-        worker = JobWorker(WarmUpJob())
+        worker = JobWorker(WarmUpJob(), self)
         worker.finished.connect(self._on_warmed_up)
         worker.failed.connect(self._on_warm_up_failed)
-        worker.qthread.finished.connect(self._release_warm_up)
+        worker.released.connect(self._on_warm_up_released)
         self._warm_up = worker
         worker.start()
 
     def _on_warmed_up(self, device: object, _image: object) -> None:
+        self.device = str(device)
         self.device_label.setText(f"Device: {device}")
+        self.device_ready.emit()
 
     def _on_warm_up_failed(self, message: str) -> None:
         self.device_label.setText("Device: unavailable")
         self.device_label.setToolTip(message)
+        self.device_ready.emit()
 
-    def _release_warm_up(self) -> None:
-        if self._warm_up is not None:
-            self._warm_up.wait(CLOSE_WAIT_MS)
-            self._warm_up = None
+    def _on_warm_up_released(self) -> None:
+        self._warm_up = None
 
     # --- messages ------------------------------------------------------------------------------------
 
@@ -542,13 +544,17 @@ class MainWindow(QMainWindow):
         if name:
             self.settings.setValue(WEIGHTS_KEY, name)
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Neural Easel",
+    def about_text(self) -> str:
+        device = self.device or "still starting up"
+        return (
             f"<b>Neural Easel {__version__}</b><p>Style transfer, GANs, VAEs and classifiers for artists.</p>"
-            f"<p>Your models live in {paths.models_dir()}</p>",
+            f"<p>Computing on: {device}</p>"
+            f"<p>Your files live in {paths.data_dir()}:<br>trained models in {paths.models_dir()},"
+            f"<br>converted weights in {paths.cache_dir()},<br>logs in {paths.log_dir()}.</p>"
         )
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Neural Easel", self.about_text())
 
     # --- recent files --------------------------------------------------------------------------------
 
@@ -597,6 +603,20 @@ class MainWindow(QMainWindow):
             panel.set_model(model)
             self.tools.setCurrentWidget(panel)
 
+    def _may_stop_running_job(self) -> bool:
+        """Closing during a training run asks first; stopping it then saves a resumable checkpoint."""
+        if self.worker is None or not isinstance(self.worker.job, Resumable) or not self.worker.is_running():
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            f"“{self.worker.title}” is running. Stop it and save a checkpoint to resume from later, then "
+            "quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     # --- window state --------------------------------------------------------------------------------
 
     def _show_zoom(self, zoom: float) -> None:
@@ -623,12 +643,16 @@ class MainWindow(QMainWindow):
             self.resizeDocks([docks["dock-progress"]], [150], Qt.Orientation.Vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._may_stop_running_job():
+            event.ignore()
+            return
         if self._warm_up is not None:
             self._warm_up.wait(CLOSE_WAIT_MS)  # an import cannot be interrupted; it ends by itself
         for panel in self.model_panels.values():
             panel.close_down()
         if self.worker is not None:
-            # Jobs check their cancel flag every step, so this wait is one step long.
+            # Jobs check their cancel flag every step, so this wait is one step long (and a training
+            # job's save of the step reached).
             self.worker.cancel()
             if not self.worker.wait(CLOSE_WAIT_MS):
                 log.warning("job %r did not stop within %d ms", self.worker.title, CLOSE_WAIT_MS)

@@ -16,8 +16,8 @@ classifier's checkpoint holds its whole network, so using one needs no backbone 
 (`build_backbone` makes the empty architecture).
 """
 
-import importlib.util
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core import paths
-from core.errors import UserError
+from core import installed, paths
+from core.errors import UNSAFE_WEIGHTS, UserError
 from core.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -160,9 +160,7 @@ def build_backbone(name: str) -> nn.Module:
     if name not in _TORCHVISION_WEIGHTS:
         known = ", ".join(BACKBONES)
         raise UserError(f"Unknown backbone '{name}': choose one of {known}.")
-    import torchvision.models
-
-    model = getattr(torchvision.models, name)()
+    model = getattr(installed.torchvision(f"The {name} backbone").models, name)()
     if name.startswith("resnet"):  # all but the pooling and the classifier
         return nn.Sequential(*list(model.children())[:-2])
     return model.features  # type: ignore[no-any-return]
@@ -238,19 +236,12 @@ def load_backbone(
 
 
 def _torchvision_url(name: str) -> str:
-    from torchvision.models import get_weight
-
-    return str(get_weight(_TORCHVISION_WEIGHTS[name]).url)
+    models = installed.torchvision(f"The {name} backbone").models
+    return str(models.get_weight(_TORCHVISION_WEIGHTS[name]).url)
 
 
 def _lite0_package_file() -> Path | None:
-    package, inner = LITE0_FILE
-    if importlib.util.find_spec(package) is None:
-        return None
-    from importlib.resources import files
-
-    path = files(package).joinpath(*inner.split("/"))
-    return Path(str(path)) if path.is_file() else None
+    return installed.package_file(*LITE0_FILE)
 
 
 def _read_weights(path: Path, name: str) -> dict[str, Tensor]:
@@ -261,9 +252,11 @@ def _read_weights(path: Path, name: str) -> dict[str, Tensor]:
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
-        raise BackboneError(f"{path.name} is not a readable PyTorch weights file ({exc}).") from None
+        with warnings.catch_warnings():  # torch's notes on the pickle protocol are no news to the artist
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a bad file; all mean "unusable"
+        raise BackboneError(UNSAFE_WEIGHTS.format(name=path.name, what=name)) from None
     if not isinstance(raw, dict):
         raise BackboneError(f"{path.name} holds no state dict.")
     if name == EFFICIENTNET_LITE0:
@@ -285,8 +278,8 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
 
     try:
         return load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise BackboneError(f"{path.name} is not a readable safetensors file ({exc}).") from None
+    except (SafetensorError, OSError):
+        raise BackboneError(f"{path.name} is damaged: it is not a readable safetensors file.") from None
 
 
 def _load_into(trunk: nn.Module, state: Mapping[str, Tensor], file_name: str) -> None:

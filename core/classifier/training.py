@@ -69,8 +69,16 @@ from core.data import ImageSet, open_data_set
 from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import READ_SUFFIXES
-from core.jobs import JobContext
-from core.training import all_finite, diverged, read_data, require_at_least_one, restoring
+from core.jobs import JobContext, Resumable
+from core.safety import check_new_model
+from core.training import (
+    all_finite,
+    diverged,
+    read_data,
+    require_at_least_one,
+    require_room_for,
+    restoring,
+)
 
 SCRATCH_FOLDER_SIZE = 64  # folders of photos, from scratch: small images train fast on a CPU
 FEW_IMAGES = 10  # classes with fewer are flagged
@@ -199,7 +207,7 @@ def class_weights(labels: Tensor, classes: int) -> Tensor:
     return len(labels) / (classes * counts)
 
 
-class ClassifierTrainingJob:
+class ClassifierTrainingJob(Resumable):
     """Train a classifier; returns the checkpoint path `out_dir / CHECKPOINT_NAME` (see the module
     docstring for the defaults, which None arguments pick)."""
 
@@ -225,10 +233,14 @@ class ClassifierTrainingJob:
         backbone_weights: Path | None = None,
         data_name: str = "",
         data_spec: str = "",
+        checkpoint_every: int | None = None,  # epochs; None: at most SAVE_INTERVAL_S apart
     ) -> None:
         if route not in ROUTES:
             raise UserError(f"Unknown route '{route}': choose {' or '.join(ROUTES)}.")
-        counts = {"epochs": epochs, "batch size": batch_size, "patience": patience}
+        counts = {
+            "epochs": epochs, "batch size": batch_size, "patience": patience,
+            "checkpoint interval": checkpoint_every,
+        }  # fmt: skip
         require_at_least_one({name: value for name, value in counts.items() if value is not None})
         if fine_tune_epochs < 0 or (fine_tune_epochs and route == SCRATCH):
             raise UserError("Fine-tuning is for the pretrained route, for 0 or more epochs.")
@@ -241,12 +253,14 @@ class ClassifierTrainingJob:
         self.resume = None if resume is None else Path(resume)
         self.device, self.backbone_weights = device, backbone_weights
         self.data_name, self.data_spec = data_name, data_spec
+        self.checkpoint_every = checkpoint_every
 
     # --- the run ---------------------------------------------------------------------------------
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
         data = read_data(self.data, ctx)
+        check_new_model(self.out, self.resume)  # after the data's own checks, the first thing to hear of
         name = self.data_name or data.name
         labels, few = _checked_labels(data, name, ctx)
         stored = read_info(self.resume, ModelKind.CLASSIFIER) if self.resume else None
@@ -266,6 +280,7 @@ class ClassifierTrainingJob:
             ctx.message(f"Backbone: {loaded.source}.")
         if self.resume is not None:
             state.restore(self.resume, ctx)
+        require_room_for(self.out, [state.net, state.net], [state.optimizer])  # the net and its best weights
         ctx.message(
             f"Training on {len(train_idx)} images of {name} ({len(config.class_names)} classes, "
             f"{len(val_idx)} kept for validation, {config.size} px) on {device}."
@@ -274,7 +289,7 @@ class ClassifierTrainingJob:
             data_set=name, data_spec=self.data_spec, image_count=len(data), few_images=few,
             split={"train": len(train_idx), "validation": len(val_idx)},
         )  # fmt: skip
-        trainer = _Trainer(state, data, labels, train_idx, val_idx, ctx, self.out)
+        trainer = _Trainer(state, data, labels, train_idx, val_idx, ctx, self.out, self.checkpoint_every)
         finished = trainer.train()
         if state.evaluation is None:  # cancelled before the first epoch ended: judge what there is
             state.evaluation = trainer.validate(state.net)[0]
@@ -429,8 +444,10 @@ class _Trainer:
         val_idx: Tensor,
         ctx: JobContext,
         out: Path,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.state, self.data, self.labels, self.ctx, self.out = state, data, labels, ctx, out
+        self.checkpoint_every = checkpoint_every
         self.start_step = state.step
         self.last_save = time.monotonic()
         self.train_idx, self.val_idx = train_idx, val_idx
@@ -575,7 +592,11 @@ class _Trainer:
             else:
                 training["stopped_early"] = True
                 s.epoch = s.total_epochs
-        if stop or time.monotonic() - self.last_save >= SAVE_INTERVAL_S:
+        if self.checkpoint_every is None:
+            due = time.monotonic() - self.last_save >= SAVE_INTERVAL_S
+        else:
+            due = s.epoch % self.checkpoint_every == 0
+        if stop or due:
             s.save(self.out)
             self.last_save = time.monotonic()
         return stop

@@ -2,7 +2,8 @@
 
 Each command builds the same core job the desktop app runs and drives it with a terminal progress bar;
 the commands of each model family live in their own module here. Exit status: 0 done, 1 a problem with
-the input (message on stderr), 2 bad usage, 130 interrupted.
+the input (message on stderr), 2 bad usage, 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM; an
+interrupted training run writes a resumable checkpoint first (`common.Interrupts`).
 """
 
 import argparse
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from core import __version__, paths
 from core.cli import classifier, gan, style, vae
+from core.cli.common import INTERRUPTS
 from core.errors import UserError, user_message
 from core.logs import setup_logging
 
@@ -64,10 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     try:
-        code: int = args.handler(args)
+        with INTERRUPTS.installed():
+            code: int = args.handler(args)
     except KeyboardInterrupt:
-        print("Interrupted: nothing was written.", file=sys.stderr)
-        return 130
+        print("Interrupted.", file=sys.stderr)
+        return INTERRUPTS.status
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

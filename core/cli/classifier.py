@@ -5,7 +5,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import DEVICE_HELP, report_result, run_with_progress
+from core.cli.common import (
+    CHECKPOINT_EVERY_HELP,
+    DEVICE_HELP,
+    INTERRUPTS,
+    report_result,
+    run_with_progress,
+)
 from core.jobs import OnnxExportJob
 
 
@@ -26,6 +32,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
         backbone_weights=args.backbone_weights,
         data_name=Path(str(args.data)).name,
         data_spec=str(Path(args.data).resolve()) if Path(args.data).is_dir() else str(args.data),
+        checkpoint_every=args.checkpoint_every,
     )
     return report_result(run_with_progress(job, args.quiet), args.quiet)
 
@@ -49,7 +56,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     outcome = run_with_progress(EvaluateJob(args.checkpoint, args.data, args.device), args.quiet)
     if outcome.result is None:
-        return 130
+        return INTERRUPTS.status
     print(outcome.result.table())
     return 0
 
@@ -83,6 +90,11 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     train.add_argument("--out", type=Path, required=True, help="folder for classifier.safetensors")
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help=CHECKPOINT_EVERY_HELP.format(unit="epochs") + " (default: at most a minute apart)",
+    )
     train.add_argument("--device", help=DEVICE_HELP)
     train.set_defaults(handler=_train_classifier)
 

@@ -1,18 +1,72 @@
-"""What every command shares: the terminal progress bar and writing a job's picture."""
+"""What every command shares: the terminal progress bar, interrupts, checking and writing outputs."""
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from PIL import Image
 from tqdm import tqdm
 
-from core.images import save_gif, save_image
-from core.jobs import Event, ImageResult, Job, Message, Outcome, Progress, R, run_job
+from core.images import PICTURE, save_gif, save_image
+from core.jobs import CancelToken, Event, ImageResult, Job, Message, Outcome, Progress, R, run_job
+from core.safety import OutputType, check_output
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
+GRID = "grid.png"  # beside the samples of sample-gan and sample-vae
+CHECKPOINT_EVERY_HELP = "write a resumable checkpoint every this many {unit}"
+
+
+class Interrupts:
+    """Ctrl-C (SIGINT) and SIGTERM act like Cancel in the window: the first asks the running job to stop
+    at its next step (a training job then writes a resumable checkpoint of the step reached and says
+    where); a second, or one outside a job, stops at once. The exit status is 128 + the signal's number:
+    130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.token: CancelToken | None = None  # the running job's, while one runs
+
+    @property
+    def status(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # only the main thread receives signals (and may install handlers)
+            return
+        self.signum = None
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    @contextmanager
+    def job(self, token: CancelToken) -> Iterator[None]:
+        self.token = token
+        try:
+            yield
+        finally:
+            self.token = None
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        first = self.signum is None
+        self.signum = signum
+        if first and self.token is not None:
+            self.token.cancel()  # no printing here: a signal may arrive in the middle of a print
+        else:
+            raise KeyboardInterrupt
+
+
+INTERRUPTS = Interrupts()
 
 
 class TerminalProgress:
@@ -45,20 +99,33 @@ class TerminalProgress:
 
 def run_with_progress(job: Job[R], quiet: bool) -> Outcome[R]:
     progress = TerminalProgress(quiet)
+    token = CancelToken()
     try:
-        return run_job(job, progress)
+        with INTERRUPTS.job(token):
+            return run_job(job, progress, token)
     finally:
         progress.close()
 
 
+def exit_status(outcome: Outcome[Any]) -> int:
+    """0 for a job that ran to its end, else the status of the interrupt that stopped it."""
+    return INTERRUPTS.status if outcome.cancelled else 0
+
+
+def check_picture_output(output: Path, inputs: Iterable[Path | None], kind: OutputType = PICTURE) -> None:
+    """Before any work: `output` is named as a picture (or `kind`) and is none of `inputs`."""
+    check_output(output, inputs, kind)
+
+
 def run_image_job(job: Job[ImageResult], output: Path, quiet: bool) -> int:
+    """Run `job` and save its picture, also the latest one of an interrupted stylization."""
     outcome = run_with_progress(job, quiet)
     if outcome.result is None:
-        return 130
+        return INTERRUPTS.status
     save_image(outcome.result.image, output, outcome.result.settings)
     if not quiet:
         print(output)
-    return 0
+    return exit_status(outcome)
 
 
 def fraction(text: str) -> float:
@@ -69,19 +136,19 @@ def fraction(text: str) -> float:
 
 
 def report_result(outcome: Outcome[Any], quiet: bool) -> int:
-    """Print what a job wrote (unless quiet); the exit status is 130 when it was cancelled."""
+    """Print what a job wrote (unless quiet); the exit status says whether it was interrupted."""
     if outcome.result is not None and not quiet:
         print(outcome.result)
-    return 130 if outcome.cancelled else 0
+    return exit_status(outcome)
 
 
 def save_samples(images: Sequence[Image.Image], sheet: ImageResult, folder: Path, quiet: bool) -> int:
     """One PNG per sample and the grid as grid.png in `folder`, each with the settings in its metadata."""
     for index, image in enumerate(images):
         save_image(image, folder / f"sample-{index:03d}.png", {**sheet.settings, "index": index})
-    save_image(sheet.image, folder / "grid.png", sheet.settings)
+    save_image(sheet.image, folder / GRID, sheet.settings)
     if not quiet:
-        print(folder / "grid.png")
+        print(folder / GRID)
     return 0
 
 

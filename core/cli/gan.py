@@ -4,7 +4,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import DEVICE_HELP, report_result, run_with_progress, save_frames, save_samples
+from core.cli.common import (
+    CHECKPOINT_EVERY_HELP,
+    DEVICE_HELP,
+    GRID,
+    check_picture_output,
+    report_result,
+    run_with_progress,
+    save_frames,
+    save_samples,
+)
+from core.images import PICTURE_OR_GIF
 from core.jobs import run_job
 
 
@@ -32,6 +42,7 @@ def _train_gan(args: argparse.Namespace) -> int:
 def _sample_gan(args: argparse.Namespace) -> int:
     from core.gan import SampleJob
 
+    check_picture_output(args.out / GRID, [args.checkpoint])
     job = SampleJob(args.checkpoint, args.n, args.seed, args.truncation, args.class_name)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_samples(job.images, outcome.result, args.out, args.quiet)
@@ -40,6 +51,7 @@ def _sample_gan(args: argparse.Namespace) -> int:
 def _interpolate_gan(args: argparse.Namespace) -> int:
     from core.gan import InterpolateJob
 
+    check_picture_output(args.output, [args.checkpoint], PICTURE_OR_GIF)
     job = InterpolateJob(args.checkpoint, args.steps, args.seed_a, args.seed_b, args.class_name)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_frames(job.frames, outcome.result, args.output, args.quiet)
@@ -60,7 +72,9 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     train_gan.add_argument("--batch-size", type=int, default=64)
     train_gan.add_argument("--sample-every", type=int, default=100)
-    train_gan.add_argument("--checkpoint-every", type=int, default=500)
+    train_gan.add_argument(
+        "--checkpoint-every", type=int, default=500, help=CHECKPOINT_EVERY_HELP.format(unit="steps")
+    )
     train_gan.add_argument("--device", help=DEVICE_HELP)
     train_gan.set_defaults(handler=_train_gan)
 

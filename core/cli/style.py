@@ -8,14 +8,26 @@ from typing import Any
 
 from PIL import Image
 
-from core.cli.common import DEVICE_HELP, fraction, report_result, run_image_job, run_with_progress
+from core.cli.common import (
+    CHECKPOINT_EVERY_HELP,
+    DEVICE_HELP,
+    INTERRUPTS,
+    check_picture_output,
+    exit_status,
+    fraction,
+    report_result,
+    run_image_job,
+    run_with_progress,
+)
 from core.errors import UserError
 from core.images import load_image
-from core.jobs import ImageResult, Job
+from core.jobs import ONNX_MODEL, ImageResult, Job
+from core.safety import check_output
 from core.style.colour import COLOUR_MODES, ColourTransferJob, KeepColours
 
 
 def _colour_transfer(args: argparse.Namespace) -> int:
+    check_picture_output(args.output, [args.content, args.palette])
     job = ColourTransferJob(load_image(args.content), load_image(args.palette), args.mode, args.strength)
     return run_image_job(job, args.output, args.quiet)
 
@@ -23,18 +35,25 @@ def _colour_transfer(args: argparse.Namespace) -> int:
 def _stylize(args: argparse.Namespace) -> int:
     from core.style.batch import BatchJob
 
-    make_job = _stylize_job_factory(args)
+    inputs = [*(args.style or []), args.model, args.vgg_weights]
     if args.content.is_dir():
-        outcome = run_with_progress(
-            BatchJob(args.content, args.output, make_job, suffix=args.suffix), args.quiet
+        batch = BatchJob(
+            args.content,
+            args.output,
+            _stylize_job_factory(args),
+            suffix=args.suffix,
+            other_inputs=[p for p in inputs if p is not None],
         )
+        outcome = run_with_progress(batch, args.quiet)
         if outcome.result is None:
-            return 130
+            return INTERRUPTS.status
         if not args.quiet:
             print("\n".join(map(str, outcome.result.written)))
         for path, reason in outcome.result.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
-        return 130 if outcome.cancelled else 0
+        return exit_status(outcome)
+    check_picture_output(args.output, [args.content, *inputs])
+    make_job = _stylize_job_factory(args)
     return run_image_job(make_job(load_image(args.content)), args.output, args.quiet)
 
 
@@ -91,6 +110,7 @@ def _train_style(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         style_name=args.style.stem,
+        checkpoint_every=args.checkpoint_every,
     )
     return report_result(run_with_progress(job, args.quiet), args.quiet)
 
@@ -98,6 +118,7 @@ def _train_style(args: argparse.Namespace) -> int:
 def _export_onnx(args: argparse.Namespace) -> int:
     from core.style.fast import export_onnx
 
+    check_output(args.output, [args.model], ONNX_MODEL)
     difference = export_onnx(args.model, args.output)
     if not args.quiet:
         print(f"{args.output} (onnxruntime agrees with PyTorch to {difference:.1e})")
@@ -167,6 +188,9 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--image-size", type=int, default=256)
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    train.add_argument(
+        "--checkpoint-every", type=int, default=500, help=CHECKPOINT_EVERY_HELP.format(unit="steps")
+    )
     train.add_argument("--device", help=DEVICE_HELP)
     train.set_defaults(handler=_train_style)
 

@@ -6,14 +6,17 @@ from typing import Any
 
 from core.catalog import FASHION_MNIST
 from core.cli.common import (
+    CHECKPOINT_EVERY_HELP,
     DEVICE_HELP,
+    GRID,
+    check_picture_output,
     report_result,
     run_image_job,
     run_with_progress,
     save_frames,
     save_samples,
 )
-from core.images import load_image
+from core.images import PICTURE_OR_GIF, load_image
 from core.jobs import run_job
 
 
@@ -44,6 +47,7 @@ def _train_vae(args: argparse.Namespace) -> int:
 def _sample_vae(args: argparse.Namespace) -> int:
     from core.vae import SampleJob
 
+    check_picture_output(args.out / GRID, [args.checkpoint])
     job = SampleJob(args.checkpoint, args.n, args.seed, args.temperature)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_samples(job.images, outcome.result, args.out, args.quiet)
@@ -52,12 +56,14 @@ def _sample_vae(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     from core.vae import ReconstructJob
 
+    check_picture_output(args.output, [args.checkpoint, args.image])
     return run_image_job(ReconstructJob(args.checkpoint, load_image(args.image)), args.output, args.quiet)
 
 
 def _interpolate_vae(args: argparse.Namespace) -> int:
     from core.vae import InterpolateJob
 
+    check_picture_output(args.output, [args.checkpoint, args.a, args.b], PICTURE_OR_GIF)
     job = InterpolateJob(args.checkpoint, load_image(args.a), load_image(args.b), args.steps)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_frames(job.frames, outcome.result, args.output, args.quiet)
@@ -97,7 +103,9 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
     train.add_argument("--sample-every", type=int, default=100)
-    train.add_argument("--checkpoint-every", type=int, default=500)
+    train.add_argument(
+        "--checkpoint-every", type=int, default=500, help=CHECKPOINT_EVERY_HELP.format(unit="steps")
+    )
     train.add_argument("--device", help=DEVICE_HELP)
     train.set_defaults(handler=_train_vae)
 

@@ -27,6 +27,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from core.checkpoints import (
+    SUFFIX,
     CheckpointInfo,
     ModelKind,
     load_checkpoint,
@@ -40,13 +41,22 @@ from core.errors import CheckpointError, ImageError, UserError
 from core.features import VGGFeatures, load_features
 from core.files import atomic_path
 from core.images import list_images, load_image, resize_long_side, to_pil, to_tensor
-from core.jobs import ImageResult, JobContext
+from core.jobs import ImageResult, JobContext, Resumable
+from core.safety import OutputType, check_new_model, require_suffix
 from core.style.colour import KeepColours, preserve_colours
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss, total_variation
 from core.style.tiles import map_tiles
-from core.training import all_finite, diverged, require_at_least_one, restoring, resumed_step
+from core.training import (
+    all_finite,
+    diverged,
+    require_at_least_one,
+    require_room_for,
+    restoring,
+    resumed_step,
+)
 
 ARCH = "transformer-net-v1"
+FAST_STYLE_NETWORK = OutputType("a fast style network", frozenset({SUFFIX}), f"a name ending in {SUFFIX}")
 OPTIM_PREFIX = "optim."
 LOSS_NAMES = ("style", "content", "tv", "total")
 
@@ -173,7 +183,7 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], CheckpointInfo]:
     return load_checkpoint(path, ModelKind.FAST_STYLE, arch=ARCH)
 
 
-class FastStyleTrainingJob:
+class FastStyleTrainingJob(Resumable):
     """Train a TransformerNet for one style on a folder of photos; returns the checkpoint path.
 
     Each step draws `batch_size` random square crops (random size and position, random mirror) of the
@@ -239,11 +249,14 @@ class FastStyleTrainingJob:
         }
 
     def run(self, ctx: JobContext) -> Path:
+        require_suffix(self.out, FAST_STYLE_NETWORK)
+        check_new_model(self.out, self.resume)
         device = pick_device(self.device)
         layout = memory_format(device)
         net = self._new_net().to(device).to(memory_format=layout)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
         start, losses = self._restore(net, optimizer, ctx) if self.resume else (0, {})
+        require_room_for(self.out, [net], [optimizer])
 
         photos, preview = self._read_photos(ctx)
         loaded = load_features()

@@ -27,7 +27,7 @@ from core.jobs import ImageResult
 from desktop.data_well import DataWell
 from desktop.image_well import ImageWell
 from desktop.panels.base import ModelPanel, spin_box
-from desktop.workers import JobWorker
+from desktop.workers import LatestJobWorker
 
 if TYPE_CHECKING:
     from core.vae import DecodeJob
@@ -45,8 +45,8 @@ class VaePanel(ModelPanel):
         super().__init__(parent)
         self.model: Path | None = None
         self._busy = False
-        self._decoder: JobWorker | None = None  # the live slider decode, apart from the window's job slot
-        self._decode_again = False  # a slider moved while a decode ran: decode the latest position next
+        self._live: LatestJobWorker | None = None  # live slider decodes, apart from the window's job slot
+        self._decoder: DecodeJob | None = None  # the latest decode asked for, until it has ended
         self._dimensions: list[int] = []
 
         self.data = DataWell(settings, "vae/data")
@@ -171,9 +171,10 @@ class VaePanel(ModelPanel):
         self._show_model(model)
 
     def close_down(self) -> None:
-        if self._decoder is not None:
-            self._decode_again = False
-            self._decoder.wait(CLOSE_WAIT_MS)
+        if self._live is not None:
+            self._live.close()
+            self._live.wait(CLOSE_WAIT_MS)
+            self._live, self._decoder = None, None
 
     # --- controls ------------------------------------------------------------------------------------
 
@@ -287,21 +288,20 @@ class VaePanel(ModelPanel):
     # --- live decoding -------------------------------------------------------------------------------
 
     def _explore(self) -> None:
-        """Decode the current point in the background. While one decode runs, moves only mark the point
-        stale, so the view follows a dragged slider without a queue of outdated decodes."""
+        """Decode the current point in the background, on one worker for the panel's life. A move while
+        a decode runs replaces the one waiting, so the view follows a dragged slider without a queue of
+        outdated decodes (and without a thread per move)."""
         self._update_buttons()
         if self.model is None:
             return
-        if self._decoder is not None:
-            self._decode_again = True
-            return
-        self._decode_again = False
-        worker = JobWorker(self._decode_job())
-        worker.finished.connect(self._show_decoded)
-        worker.failed.connect(self.error)
-        worker.qthread.finished.connect(self._decoder_done)
-        self._decoder = worker
-        worker.start()
+        if self._live is None:
+            self._live = LatestJobWorker("live VAE decodes", self)
+            self._live.finished.connect(self._show_decoded)
+            self._live.failed.connect(self.error)
+            self._live.ended.connect(self._decode_ended)
+            self._live.start()
+        self._decoder = self._decode_job()
+        self._live.submit(self._decoder)
 
     def _show_decoded(self, _result: ImageResult, image: QImage) -> None:
         pixmap = QPixmap.fromImage(image).scaled(
@@ -312,12 +312,9 @@ class VaePanel(ModelPanel):
         )
         self.explore_view.setPixmap(pixmap)
 
-    def _decoder_done(self) -> None:
-        if self._decoder is not None:
-            self._decoder.wait(CLOSE_WAIT_MS)  # `finished` comes just before the thread really ends
+    def _decode_ended(self, job: object) -> None:
+        if job is self._decoder:  # the latest position is on view (an older one ended: more to come)
             self._decoder = None
-        if self._decode_again:
-            self._explore()
 
     def _reset_sliders(self) -> None:
         for slider in self.sliders:
