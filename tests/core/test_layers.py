@@ -1,4 +1,4 @@
-"""core must import and work with Qt absent (DESIGN.md, Layers)."""
+"""core must import and work with Qt absent (docs/architecture.md, Layers)."""
 
 import pkgutil
 import subprocess

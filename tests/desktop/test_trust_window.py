@@ -100,3 +100,30 @@ def test_save_as_onto_a_full_disk_is_one_clear_message(
         f"Cannot write {target}: the disk is full: free some space or choose another folder."
     )
     assert list(tmp_path.glob(".picture.png.*")) == []
+
+
+class _RunsOutOfMemory:
+    """A job whose allocation fails the way numpy's and torch's CPU allocators fail."""
+
+    title = "Stylize"
+
+    def run(self, ctx: object) -> None:
+        raise MemoryError
+
+
+def test_out_of_memory_is_a_remedy_and_the_window_stays_usable(
+    window: MainWindow, qtbot: QtBot, photo_file: Path
+) -> None:
+    window.open_file(photo_file)
+    window.run_job(_RunsOutOfMemory())
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=30_000)
+    assert window.error_box is not None
+    assert window.error_box.text().startswith("Out of memory: lower the image size or the tile size")
+    qtbot.waitUntil(lambda: window.worker is None, timeout=30_000)
+
+    # The next job runs as usual: a colour transfer lands on the canvas.
+    before = window.picture
+    window.apply_colour_transfer()
+    qtbot.waitUntil(lambda: window.picture is not before, timeout=60_000)
+    assert window.picture is not None
+    assert window.picture.pil.size == Image.open(photo_file).size
