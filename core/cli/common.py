@@ -4,7 +4,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -13,9 +13,8 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from core.images import PICTURE, save_gif, save_image
+from core.images import save_gif, save_image
 from core.jobs import CancelToken, Event, ImageResult, Job, Message, Outcome, Progress, R, run_job
-from core.safety import OutputType, check_output
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
 GRID = "grid.png"  # beside the samples of sample-gan and sample-vae
@@ -110,11 +109,6 @@ def run_with_progress(job: Job[R], quiet: bool) -> Outcome[R]:
 def exit_status(outcome: Outcome[Any]) -> int:
     """0 for a job that ran to its end, else the status of the interrupt that stopped it."""
     return INTERRUPTS.status if outcome.cancelled else 0
-
-
-def check_picture_output(output: Path, inputs: Iterable[Path | None], kind: OutputType = PICTURE) -> None:
-    """Before any work: `output` is named as a picture (or `kind`) and is none of `inputs`."""
-    check_output(output, inputs, kind)
 
 
 def run_image_job(job: Job[ImageResult], output: Path, quiet: bool) -> int:

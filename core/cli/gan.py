@@ -8,14 +8,14 @@ from core.cli.common import (
     CHECKPOINT_EVERY_HELP,
     DEVICE_HELP,
     GRID,
-    check_picture_output,
     report_result,
     run_with_progress,
     save_frames,
     save_samples,
 )
-from core.images import PICTURE_OR_GIF
+from core.images import PICTURE, PICTURE_OR_GIF
 from core.jobs import run_job
+from core.safety import check_output
 
 
 def _train_gan(args: argparse.Namespace) -> int:
@@ -42,7 +42,7 @@ def _train_gan(args: argparse.Namespace) -> int:
 def _sample_gan(args: argparse.Namespace) -> int:
     from core.gan import SampleJob
 
-    check_picture_output(args.out / GRID, [args.checkpoint])
+    check_output(args.out / GRID, [args.checkpoint], PICTURE)
     job = SampleJob(args.checkpoint, args.n, args.seed, args.truncation, args.class_name)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_samples(job.images, outcome.result, args.out, args.quiet)
@@ -51,7 +51,7 @@ def _sample_gan(args: argparse.Namespace) -> int:
 def _interpolate_gan(args: argparse.Namespace) -> int:
     from core.gan import InterpolateJob
 
-    check_picture_output(args.output, [args.checkpoint], PICTURE_OR_GIF)
+    check_output(args.output, [args.checkpoint], PICTURE_OR_GIF)
     job = InterpolateJob(args.checkpoint, args.steps, args.seed_a, args.seed_b, args.class_name)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_frames(job.frames, outcome.result, args.output, args.quiet)

@@ -12,7 +12,6 @@ from core.cli.common import (
     CHECKPOINT_EVERY_HELP,
     DEVICE_HELP,
     INTERRUPTS,
-    check_picture_output,
     exit_status,
     fraction,
     report_result,
@@ -20,14 +19,14 @@ from core.cli.common import (
     run_with_progress,
 )
 from core.errors import UserError
-from core.images import load_image
+from core.images import PICTURE, load_image
 from core.jobs import ONNX_MODEL, ImageResult, Job
 from core.safety import check_output
 from core.style.colour import COLOUR_MODES, ColourTransferJob, KeepColours
 
 
 def _colour_transfer(args: argparse.Namespace) -> int:
-    check_picture_output(args.output, [args.content, args.palette])
+    check_output(args.output, [args.content, args.palette], PICTURE)
     job = ColourTransferJob(load_image(args.content), load_image(args.palette), args.mode, args.strength)
     return run_image_job(job, args.output, args.quiet)
 
@@ -52,7 +51,7 @@ def _stylize(args: argparse.Namespace) -> int:
         for path, reason in outcome.result.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         return exit_status(outcome)
-    check_picture_output(args.output, [args.content, *inputs])
+    check_output(args.output, [args.content, *inputs], PICTURE)
     make_job = _stylize_job_factory(args)
     return run_image_job(make_job(load_image(args.content)), args.output, args.quiet)
 

@@ -9,15 +9,15 @@ from core.cli.common import (
     CHECKPOINT_EVERY_HELP,
     DEVICE_HELP,
     GRID,
-    check_picture_output,
     report_result,
     run_image_job,
     run_with_progress,
     save_frames,
     save_samples,
 )
-from core.images import PICTURE_OR_GIF, load_image
+from core.images import PICTURE, PICTURE_OR_GIF, load_image
 from core.jobs import run_job
+from core.safety import check_output
 
 
 def _train_vae(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def _train_vae(args: argparse.Namespace) -> int:
 def _sample_vae(args: argparse.Namespace) -> int:
     from core.vae import SampleJob
 
-    check_picture_output(args.out / GRID, [args.checkpoint])
+    check_output(args.out / GRID, [args.checkpoint], PICTURE)
     job = SampleJob(args.checkpoint, args.n, args.seed, args.temperature)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_samples(job.images, outcome.result, args.out, args.quiet)
@@ -56,14 +56,14 @@ def _sample_vae(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     from core.vae import ReconstructJob
 
-    check_picture_output(args.output, [args.checkpoint, args.image])
+    check_output(args.output, [args.checkpoint, args.image], PICTURE)
     return run_image_job(ReconstructJob(args.checkpoint, load_image(args.image)), args.output, args.quiet)
 
 
 def _interpolate_vae(args: argparse.Namespace) -> int:
     from core.vae import InterpolateJob
 
-    check_picture_output(args.output, [args.checkpoint, args.a, args.b], PICTURE_OR_GIF)
+    check_output(args.output, [args.checkpoint, args.a, args.b], PICTURE_OR_GIF)
     job = InterpolateJob(args.checkpoint, load_image(args.a), load_image(args.b), args.steps)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_frames(job.frames, outcome.result, args.output, args.quiet)
