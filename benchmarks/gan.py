@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from core.data import ImageSet
 from core.devices import describe, pick_device
 from core.features import load_features
-from core.gan import GanTrainingJob, load_generator
+from core.gan.inference import load_generator
+from core.gan.training import GanTrainingJob
 from core.jobs import CancelToken, Event, Progress, run_job
 
 BATCH = 64

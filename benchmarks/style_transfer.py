@@ -143,7 +143,8 @@ def precision(name: str) -> Iterator[None]:
 def fast_ms_per_image(
     inputs: Inputs, side: int, model: Path, device: str, repeats: int
 ) -> tuple[float, float]:
-    from core.style.fast import FastStyleJob, load_transformer
+    from core.style.fast import FastStyleJob
+    from core.style.networks import load_transformer
 
     content = resize_long_side(load_image(inputs.content), side)
     run_job(FastStyleJob(content, model, device=device, tile=4096))  # warm-up
@@ -167,7 +168,7 @@ def fast_ms_per_image(
 def fast_training_steps_per_second(inputs: Inputs, device: str, steps: int) -> float:
     """Steps/s of FastStyleTrainingJob (256 px crops, batch 4: the defaults) on the pictures in
     `inputs.photos`, timed between progress events after the first step."""
-    from core.style.fast import FastStyleTrainingJob
+    from core.style.training import FastStyleTrainingJob
 
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -273,7 +274,7 @@ def main() -> None:
         print(f"  {name}: last style loss {curve[-1][1]:.4f} after {curve[-1][0]:.1f} s")
 
     from core.checkpoints import ModelKind, save_checkpoint
-    from core.style.fast import ARCH, TransformerNet
+    from core.style.networks import ARCH, TransformerNet
 
     with tempfile.TemporaryDirectory() as folder:
         model = Path(folder) / "bench.safetensors"

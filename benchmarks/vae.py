@@ -29,17 +29,10 @@ from core.checkpoints import ModelKind, save_checkpoint
 from core.data import ImageSet
 from core.devices import describe, pick_device
 from core.jobs import CancelToken, Event, Progress, run_job
-from core.vae import (
-    ARCH,
-    MODEL_PREFIX,
-    SIZES,
-    Vae,
-    VaeConfig,
-    VaeTrainingJob,
-    decode_with_offsets,
-    evaluate,
-    load_vae,
-)
+from core.vae.inference import decode_with_offsets, evaluate, load_vae
+from core.vae.networks import Vae
+from core.vae.settings import ARCH, SIZES, VaeConfig
+from core.vae.training import VaeTrainingJob
 
 BATCH = 128
 
@@ -108,7 +101,7 @@ def slider_latency_ms(size: int, width: int, latent: int) -> float:
     """Median ms of one slider move on an untrained model of this size."""
     config = VaeConfig(size=size, channels=1 if size == 28 else 3, width=width, latent=latent)
     path = Path(tempfile.mkdtemp(prefix="vae-bench-")) / "vae.safetensors"
-    state = {MODEL_PREFIX + k: v for k, v in Vae(config).state_dict().items()}
+    state = {f"model.{k}": v for k, v in Vae(config).state_dict().items()}
     save_checkpoint(path, state, kind=ModelKind.VAE, arch=ARCH, config=asdict(config))
     loaded = load_vae(path)
     picture = Image.new("RGB", (size * 2, size * 2), "orange")

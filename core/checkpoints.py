@@ -10,20 +10,25 @@ import json
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import __version__
-from core.errors import CheckpointError
+from core.errors import CheckpointError, UserError
 from core.files import atomic_path
 
 if TYPE_CHECKING:
-    import torch
+    from collections.abc import Callable
 
-FORMAT_VERSION = 1
+    import torch
+    from torch import nn
+
+M = TypeVar("M", bound="nn.Module")
+
+FORMAT_VERSION = 2  # 2: one layout for every family (core.training); 1 is read by `_upgraded`
 SUFFIX = ".safetensors"
 _METADATA_KEY = "neural_easel"
 _MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
@@ -117,18 +122,48 @@ def read_info(path: str | os.PathLike[str], kind: ModelKind | None = None) -> Ch
             f"{name} was saved by a newer Neural Easel ({data.get('app_version', '?')}, checkpoint format "
             f"{version}); this version reads format {FORMAT_VERSION} at most. Update the app to use it."
         )
-    try:
-        info = CheckpointInfo(**{**data, "kind": ModelKind(data["kind"])})
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{name} has damaged or unknown model info and cannot be used.") from None
     if not _well_formed(data):
         raise CheckpointError(f"{name} has damaged model info and cannot be used.")
+    try:
+        info = _upgraded(CheckpointInfo(**{**data, "kind": ModelKind(data["kind"])}))
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{name} has damaged or unknown model info and cannot be used.") from None
     if kind is not None and info.kind != kind:
         raise CheckpointError(
             f"{name} is a {info.kind.label} checkpoint, not a {ModelKind(kind).label}: choose a "
             f"{ModelKind(kind).label} checkpoint."
         )
     return info
+
+
+# Where format 1 kept each family's optimiser param groups, by the optimiser's name in format 2.
+_V1_PARAM_GROUPS = {
+    ModelKind.GAN: {"opt_g": "opt_g.param_groups", "opt_d": "opt_d.param_groups"},
+    ModelKind.VAE: {"optim": "optimizer"},
+    ModelKind.CLASSIFIER: {"optim": "optim.param_groups"},
+    ModelKind.FAST_STYLE: {"optim": "optimizer"},
+}
+_V1_FAST_STYLE_SETTINGS = ("batch_size", "lr", "seed")  # format 1 kept them in the training JSON
+
+
+def _upgraded(info: CheckpointInfo) -> CheckpointInfo:
+    """A format-1 checkpoint's info in format 2: param groups under "optimizers", and a fast style's
+    batch size, learning rate and seed in its config. Its tensors are renamed by `_upgraded_tensors`."""
+    if info.format_version >= 2:
+        return info
+    training = dict(info.training)
+    groups = {new: training.pop(old) for new, old in _V1_PARAM_GROUPS[info.kind].items() if old in training}
+    config = dict(info.config)
+    if info.kind == ModelKind.FAST_STYLE:
+        config.update({k: training[k] for k in _V1_FAST_STYLE_SETTINGS if k in training})
+    return replace(info, config=config, training={**training, "optimizers": groups}, format_version=2)
+
+
+def _upgraded_tensors(tensors: dict[str, "torch.Tensor"], info: CheckpointInfo) -> dict[str, "torch.Tensor"]:
+    """Format 1 saved a fast style network's weights without the "net." prefix of format 2."""
+    if info.kind != ModelKind.FAST_STYLE or any(key.startswith("net.") for key in tensors):
+        return tensors
+    return {key if key.startswith("optim.") else f"net.{key}": value for key, value in tensors.items()}
 
 
 # Counters of the training state: whole numbers, never negative (a resume starts from them).
@@ -170,7 +205,29 @@ def load_checkpoint(
         tensors = load_file(str(path), device=str(device))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{Path(path).name} is damaged and cannot be loaded ({exc}).") from None
-    return tensors, info
+    return _upgraded_tensors(tensors, info), info
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    kind: ModelKind,
+    arch: str,
+    build: "Callable[[dict[str, Any]], M]",
+    prefix: str,
+) -> tuple["M", CheckpointInfo]:
+    """The one way a trained model is loaded for use: the checkpoint is checked against `kind` and `arch`,
+    `build(config)` makes the network (raising UserError, TypeError or ValueError for a config it cannot
+    build), which takes the weights saved under `prefix`; it comes back on the CPU, in eval mode, without
+    gradients."""
+    tensors, info = load_checkpoint(path, kind, arch=arch)
+    try:
+        model = build(info.config)
+        model.load_state_dict(under_prefix(tensors, prefix))
+    except (RuntimeError, TypeError, ValueError, UserError):
+        raise CheckpointError(
+            f"{Path(path).name} does not hold the weights of a {info.kind.label} ({arch})."
+        ) from None
+    return model.eval().requires_grad_(False), info
 
 
 def optimizer_tensors(

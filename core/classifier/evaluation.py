@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from core.classifier.model import ClassifierNet
+from core.classifier.networks import ClassifierNet
 from core.data import ImageSet
 
 MISTAKES_PER_CELL = 64  # enough to see a pattern; bounds the checkpoint's JSON

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from core.classifier.model import LoadedClassifier, to_input
+from core.classifier.inference import LoadedClassifier, to_input
 
 
 def grad_cam(

@@ -11,7 +11,7 @@ from PIL import Image
 from core.checkpoints import model_name
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
 from core.classifier.gradcam import grad_cam, overlay
-from core.classifier.model import load_classifier, predict
+from core.classifier.inference import load_classifier, predict
 from core.data import ImageSet, open_data_set
 from core.errors import UserError
 from core.images import grid

@@ -34,8 +34,7 @@ validation `Evaluation` (with the data-set indices of its mistakes and `data_spe
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +43,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from core.catalog import FASHION_MNIST, TORCHVISION_PREFIX
-from core.checkpoints import (
-    CheckpointInfo,
-    ModelKind,
-    optimizer_tensors,
-    read_info,
-    restore_optimizer,
-    save_checkpoint,
-    under_prefix,
-)
-from core.classifier.backbones import EFFICIENTNET_LITE0, load_backbone
+from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint
+from core.classifier.backbones import load_backbone
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
-from core.classifier.model import (
+from core.classifier.networks import ClassifierNet
+from core.classifier.settings import (
     ARCH,
     CHECKPOINT_NAME,
+    EFFICIENTNET_LITE0,
     PRETRAINED,
     ROUTES,
     SCRATCH,
     ClassifierConfig,
-    ClassifierNet,
-    read_classifier_checkpoint,
+    TrainingSettings,
+    default_settings,
+    effective_batch,
 )
 from core.data import ImageSet, open_data_set
 from core.devices import autocast, pick_device
@@ -72,12 +66,14 @@ from core.images import READ_SUFFIXES
 from core.jobs import JobContext, Resumable
 from core.safety import check_new_model
 from core.training import (
-    all_finite,
+    Resumed,
+    StepLoop,
+    TrainingState,
     diverged,
     read_data,
     require_at_least_one,
-    require_room_for,
-    restoring,
+    resumed_config,
+    seeded,
 )
 
 SCRATCH_FOLDER_SIZE = 64  # folders of photos, from scratch: small images train fast on a CPU
@@ -87,34 +83,8 @@ LABEL_SMOOTHING = 0.1
 # (2 px on Fashion-MNIST's 28), crops of 70-100% for photos when fine-tuning.
 SCRATCH_AUGMENT = (1 / 14, 1.0)
 FINE_TUNE_AUGMENT = (0.05, 0.7)
+_RESUME_TAKES = ("epochs", "fine_tune_epochs", "lr")  # what a resumed run takes from the new request
 SAVE_INTERVAL_S = 60.0  # between epoch-end checkpoints (also saved on cancel, early stop and at the end)
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    epochs: int  # scratch: all of training; pretrained: the head on frozen features
-    fine_tune_epochs: int = 0  # pretrained only: then the whole network
-    batch_size: int = 128
-    lr: float = 0.1  # the one-cycle peak
-    fine_tune_lr: float = 1e-4
-    weight_decay: float = 5e-4
-    val_fraction: float = 0.1
-    patience: int = 4  # epochs without a better validation accuracy before stopping
-    seed: int = 0
-
-
-def default_settings(route: str, train_images: int) -> TrainingSettings:
-    """The route's defaults; from scratch, small sets get enough epochs for about 800 steps."""
-    if route == PRETRAINED:
-        return TrainingSettings(epochs=30, batch_size=64, lr=3e-3, weight_decay=1e-4, patience=8)
-    steps_per_epoch = math.ceil(train_images / effective_batch(128, train_images))
-    epochs = min(200, max(12, math.ceil(800 / steps_per_epoch)))
-    return TrainingSettings(epochs=epochs, patience=max(4, epochs // 5))
-
-
-def effective_batch(batch_size: int, train_images: int) -> int:
-    """Small sets take smaller batches (16 at least), so that an epoch has about 8 steps to learn from."""
-    return max(1, min(batch_size, max(16, math.ceil(train_images / 8)), train_images))
 
 
 def open_classes(spec: str | Path, route: str, report: Callable[[str], None] | None = None) -> ImageSet:
@@ -263,13 +233,15 @@ class ClassifierTrainingJob(Resumable):
         check_new_model(self.out, self.resume)  # after the data's own checks, the first thing to hear of
         name = self.data_name or data.name
         labels, few = _checked_labels(data, name, ctx)
-        stored = read_info(self.resume, ModelKind.CLASSIFIER) if self.resume else None
-        config, settings = self._config(data, stored, labels)
+        resumed = None  # read here; how many epochs it may go on for is known once its settings are
+        if self.resume is not None:
+            resumed = Resumed(self.resume, *load_checkpoint(self.resume, ModelKind.CLASSIFIER, arch=ARCH))
+        config, settings = self._config(data, resumed.info if resumed else None, labels, ctx)
         train_idx, val_idx = stratified_split(labels, settings.val_fraction, settings.seed)
         if len(val_idx) == 0:
             raise UserError(f"{name} is too small to keep images aside for validation: add pictures.")
         state = _State(config, settings, device, class_weights(labels[train_idx], len(config.class_names)))
-        if stored is None and config.route == PRETRAINED:
+        if resumed is None and config.route == PRETRAINED:
             loaded = load_backbone(
                 config.backbone,
                 self.backbone_weights,
@@ -278,9 +250,9 @@ class ClassifierTrainingJob(Resumable):
             )
             state.net.trunk.load_state_dict(loaded.trunk.state_dict())
             ctx.message(f"Backbone: {loaded.source}.")
-        if self.resume is not None:
-            state.restore(self.resume, ctx)
-        require_room_for(self.out, [state.net, state.net], [state.optimizer])  # the net and its best weights
+        if resumed is not None:
+            state.restore(resumed, ctx)
+        state.run.require_room(self.out)
         ctx.message(
             f"Training on {len(train_idx)} images of {name} ({len(config.class_names)} classes, "
             f"{len(val_idx)} kept for validation, {config.size} px) on {device}."
@@ -299,16 +271,17 @@ class ClassifierTrainingJob(Resumable):
         return self.out
 
     def _config(
-        self, data: ImageSet, stored: CheckpointInfo | None, labels: Tensor
+        self, data: ImageSet, stored: CheckpointInfo | None, labels: Tensor, ctx: JobContext
     ) -> tuple[ClassifierConfig, TrainingSettings]:
-        """A new run's config and settings from the data and the arguments; a resumed run keeps its
-        checkpoint's, except the epochs (to train for longer) and the learning rate (to lower it after a
-        divergence)."""
+        """A new run's config and settings from the data and the arguments; a resumed run's by the resume
+        rule (core.training.resumed_config): the checkpoint's, with the new lengths (epochs, fine-tuning
+        epochs) and learning rate."""
         given = {k: v for k, v in self.overrides.items() if v is not None}
         if stored is not None:
             try:
                 config = ClassifierConfig.from_dict(stored.config)
-                settings = TrainingSettings(**stored.training["settings"])
+                kept = resumed_config(stored.training["settings"], given, _RESUME_TAKES, ctx)
+                settings = TrainingSettings(**kept)
             except (KeyError, TypeError):
                 raise CheckpointError("This checkpoint has no training state to resume from.") from None
             if data.class_names != config.class_names or data.size != config.size:
@@ -316,8 +289,7 @@ class ClassifierTrainingJob(Resumable):
                     f"{self.data_name or data.name} is not the data this classifier was trained on: resume "
                     "with the same folder."
                 )
-            changes = {k: given[k] for k in ("epochs", "fine_tune_epochs", "lr") if k in given}
-            return config, replace(settings, **changes)
+            return config, settings
         backbone = self.backbone if self.route == PRETRAINED else SCRATCH
         dropout = 0.2 if self.route == PRETRAINED else 0.0  # scratch: augmentation and smoothing suffice
         config = ClassifierConfig(
@@ -348,24 +320,36 @@ def _diverged(epoch: int, out: Path) -> UserError:
 
 
 class _State:
-    """Everything a checkpoint holds: the network, the best weights, the optimizer, the position."""
+    """The run's `TrainingState` (the network "net", its best weights "best", the optimiser "optim", the
+    step) with the classifier's position in epochs and its record: history, best epoch, evaluation."""
 
     def __init__(
         self, config: ClassifierConfig, settings: TrainingSettings, device: torch.device, weights: Tensor
     ) -> None:
         self.config, self.settings, self.device = config, settings, device
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(settings.seed)
+        with seeded(settings.seed):
             self.net = ClassifierNet(config)
         self.net.to(device)
         self.loss_weights = weights.to(device)
-        self.epoch = self.batch = self.step = 0  # epochs done, batches done in the current epoch, steps
-        self.best: dict[str, Tensor] = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.epoch = self.batch = 0  # epochs done, batches done in the current epoch
         self.evaluation: Evaluation | None = None
         self.training: dict[str, Any] = {
             "history": [], "best_epoch": 0, "best_accuracy": -1.0, "best_loss": math.inf,
         }  # fmt: skip
-        self.optimizer = self.new_optimizer()
+        best = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.run = TrainingState({"net": self.net}, {}, saved_weights={"best": best})
+        self.new_optimizer()
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.run.optimizers["optim"]
+
+    @property
+    def best(self) -> dict[str, Tensor]:
+        return self.run.saved_weights["best"]
+
+    def keep_best(self) -> None:
+        self.run.saved_weights["best"] = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
 
     def fine_tuning(self, epoch: int) -> bool:
         return self.config.route == PRETRAINED and epoch >= self.settings.epochs
@@ -380,56 +364,46 @@ class _State:
             self.settings.fine_tune_epochs if self.config.route == PRETRAINED else 0
         )
 
-    def new_optimizer(self) -> torch.optim.Optimizer:
+    def new_optimizer(self) -> None:
         """SGD for the whole network from scratch; AdamW for the head alone, then for the whole network."""
         s = self.settings
         if self.config.route == SCRATCH:
-            return torch.optim.SGD(
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(
                 self.net.parameters(), lr=s.lr, momentum=0.9, nesterov=True, weight_decay=s.weight_decay
             )
-        params = self.net.parameters() if self.fine_tuning(self.epoch) else self.net.head.parameters()
-        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        else:
+            params = self.net.parameters() if self.fine_tuning(self.epoch) else self.net.head.parameters()
+            optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        self.run.optimizers["optim"] = optimizer
 
-    def restore(self, path: Path, ctx: JobContext) -> None:
-        tensors, info = read_classifier_checkpoint(path)
+    def restore(self, resumed: Resumed, ctx: JobContext) -> None:
+        path, _, info = resumed
         self.training = dict(info.training)
-        self.epoch, self.batch, self.step = (int(info.training.get(k, 0)) for k in ("epoch", "batch", "step"))
+        self.epoch, self.batch = (int(info.training.get(k, 0)) for k in ("epoch", "batch"))
         if self.epoch >= self.total_epochs:
             raise UserError(
                 f"{path.name} has already trained for {self.epoch} epochs: ask for more to go on."
             )
-        self.optimizer = self.new_optimizer()
-        with restoring(path):
-            self.net.load_state_dict(under_prefix(tensors, "net."))
-            self.best = under_prefix(tensors, "best.")
-            if not self.at_fine_tuning_start:  # else the saved state is the head's: fine-tuning starts anew
-                restore_optimizer(
-                    self.optimizer, tensors, "optim.", info.training["optim.param_groups"], self.settings.lr
-                )
+        self.new_optimizer()
+        # At the start of fine-tuning the saved optimiser state is the head's: fine-tuning starts anew.
+        optimizers = () if self.at_fine_tuning_start else None
+        self.run.restore(resumed, lrs={"optim": self.settings.lr}, optimizers=optimizers)
         self.evaluation = Evaluation.from_json(info.training["evaluation"])
         ctx.message(f"Resuming from epoch {self.epoch + 1} of {path.name}.")
 
     def save(self, out: Path) -> None:
         """Write the checkpoint, unless a weight is no longer finite: never replace a good file by a bad."""
-        if not all_finite([self.net]):
-            raise _diverged(self.epoch, out)
-        tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
-        tensors.update({f"best.{k}": v for k, v in self.best.items()})
-        optim, self.training["optim.param_groups"] = optimizer_tensors(self.optimizer, "optim.")
-        tensors.update(optim)
         assert self.evaluation is not None
         self.training.update(
-            epoch=self.epoch, batch=self.batch, step=self.step, settings=asdict(self.settings),
-            evaluation=self.evaluation.to_json(), date=datetime.now(UTC).isoformat(timespec="seconds"),
+            epoch=self.epoch, batch=self.batch, settings=asdict(self.settings),
+            evaluation=self.evaluation.to_json(),
         )  # fmt: skip
-        save_checkpoint(
-            out,
-            tensors,
-            kind=ModelKind.CLASSIFIER,
-            arch=ARCH,
-            config=asdict(self.config),
-            training=self.training,
-        )
+        # The checkpoint's losses are the last validation's (the catalog shows them), not the last batch's.
+        self.run.losses = dict(self.training.get("losses", self.run.losses))
+        self.run.save(
+            out, kind=ModelKind.CLASSIFIER, arch=ARCH, config=asdict(self.config), training=self.training,
+            diverged=lambda: _diverged(self.epoch, out),
+        )  # fmt: skip
 
 
 class _Trainer:
@@ -448,20 +422,27 @@ class _Trainer:
     ) -> None:
         self.state, self.data, self.labels, self.ctx, self.out = state, data, labels, ctx, out
         self.checkpoint_every = checkpoint_every
-        self.start_step = state.step
+        self.start_step = state.run.step
         self.last_save = time.monotonic()
         self.train_idx, self.val_idx = train_idx, val_idx
         self.batch_size = effective_batch(state.settings.batch_size, len(train_idx))
         self.steps_per_epoch = math.ceil(len(train_idx) / self.batch_size)
         self.features: Tensor | None = None  # pretrained: (2, N, F) pooled features of images and mirrors
         self.val_features: Tensor | None = None
+        # The steps of every epoch; checkpoints come from `_end_of_epoch` (a timer) and the job's end.
+        self.loop = StepLoop(
+            ctx, state.run, ("loss",), state.total_epochs * self.steps_per_epoch,
+            save=lambda: state.save(out), diverged=lambda _step: _diverged(state.epoch, out),
+            report_every=StepLoop.report_interval(state.device), stage=self._stage,
+            progress_total=self.total_steps,
+        )  # fmt: skip
 
     def train(self) -> bool:
         s = self.state
         while s.epoch < s.total_epochs:
             if s.at_fine_tuning_start:
                 s.net.load_state_dict(s.best)  # fine-tune the best head, with a fresh optimizer
-                s.optimizer = s.new_optimizer()
+                s.new_optimizer()
             if not self._epoch():
                 return False
             s.epoch, s.batch = s.epoch + 1, 0
@@ -484,29 +465,32 @@ class _Trainer:
         s.net.train()
         if s.config.route == PRETRAINED:
             s.net.trunk.eval()  # frozen batch-norm statistics, also when fine-tuning
-        while s.batch < self.steps_per_epoch:
-            if self.ctx.stop_requested():
-                return False
+        first = s.run.step - s.batch  # the step before this epoch's first batch
+
+        def step(k: int) -> Tensor:
+            s.batch = k - first - 1
             batch = order[s.batch * self.batch_size : (s.batch + 1) * self.batch_size]
-            s.step += 1
             lr = one_cycle((s.epoch - first_epoch) * self.steps_per_epoch + s.batch + 1, total_steps, peak)
             for group in s.optimizer.param_groups:
                 group["lr"] = lr
-            loss = self._step(batch, frozen, s.step)
-            if not math.isfinite(loss):
-                raise _diverged(s.epoch, self.out)
+            loss = self._step(batch, frozen, k)
             s.batch += 1
-            stage = f"{'Fine-tuning' if fine_tuning else 'Training'}: epoch {s.epoch + 1} of {s.total_epochs}"
-            self.ctx.progress(s.step - self.start_step, self.total_steps, {"loss": loss}, stage=stage)
-        return True
+            return loss
 
-    def _step(self, batch: Tensor, frozen: bool, step: int) -> float:
+        return self.loop.run(step, until=first + self.steps_per_epoch)
+
+    def _stage(self, _step: int) -> str:
+        s = self.state
+        what = "Fine-tuning" if s.fine_tuning(s.epoch) else "Training"
+        return f"{what}: epoch {s.epoch + 1} of {s.total_epochs}"
+
+    def _step(self, batch: Tensor, frozen: bool, step: int) -> Tensor:
+        """One optimiser step on `batch` (training-set indices); returns its loss, (1,) on the device."""
         s = self.state
         generator = _rng(s.settings.seed, 1_000_003 + step)
         labels = self.labels[batch].to(s.device)
         # Dropout draws from the global RNG: seeded per step, so a resumed run repeats this one.
-        with torch.random.fork_rng(devices=[]), autocast(s.device):
-            torch.manual_seed(s.settings.seed * 1_000_003 + step)
+        with seeded(s.settings.seed * 1_000_003 + step), autocast(s.device):
             if frozen:
                 assert self.features is not None
                 view = (torch.rand(len(batch), generator=generator) < 0.5).long()  # the image or its mirror
@@ -520,7 +504,7 @@ class _Trainer:
         s.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         s.optimizer.step()
-        return float(loss.detach())
+        return loss.reshape(1)
 
     def _extract_features(self) -> None:
         """Pooled backbone features of the training images (and mirrored), and of the validation ones."""
@@ -575,13 +559,13 @@ class _Trainer:
         best = (training["best_accuracy"], -training["best_loss"])
         if (evaluation.accuracy, -val_loss) > best:
             training.update(best_epoch=s.epoch, best_accuracy=evaluation.accuracy, best_loss=val_loss)
-            s.best = {k: v.detach().clone() for k, v in s.net.state_dict().items()}
+            s.keep_best()
             s.evaluation = evaluation
         self.ctx.message(
             f"Epoch {s.epoch}: validation accuracy {100 * evaluation.accuracy:.1f}% "
             f"(best {100 * training['best_accuracy']:.1f}% in epoch {training['best_epoch']})."
         )
-        self.ctx.progress(s.step - self.start_step, self.total_steps, training["losses"])
+        self.ctx.progress(s.run.step - self.start_step, self.total_steps, training["losses"])
         phase_start = s.settings.epochs if s.fine_tuning(s.epoch - 1) else 0
         stale = s.epoch - max(training["best_epoch"], phase_start)
         stop = stale >= s.settings.patience and s.epoch < s.total_epochs

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.classifier.settings import ROUTES, SCRATCH
 from core.cli.common import (
     CHECKPOINT_EVERY_HELP,
     DEVICE_HELP,
@@ -12,7 +13,7 @@ from core.cli.common import (
     report_result,
     run_with_progress,
 )
-from core.jobs import OnnxExportJob
+from core.export import OnnxExportJob
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
@@ -38,7 +39,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from core.classifier.model import load_classifier, predict
+    from core.classifier.inference import load_classifier, predict
 
     classifier = load_classifier(args.checkpoint)
     for image in args.images:
@@ -62,7 +63,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export_classifier(args: argparse.Namespace) -> int:
-    from core.classifier.model import export_onnx
+    from core.classifier.inference import export_onnx
 
     return report_result(
         run_with_progress(OnnxExportJob(export_onnx, args.checkpoint, args.output), args.quiet), args.quiet
@@ -74,7 +75,7 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
         "train-classifier", help="train an image classifier on a folder with one subfolder per class"
     )
     train.add_argument("data", help="a folder of class subfolders, fashion-mnist, or torchvision:NAME")
-    train.add_argument("--route", choices=("scratch", "pretrained"), default="scratch",
+    train.add_argument("--route", choices=ROUTES, default=SCRATCH,
                        help="scratch: a compact CNN for small images; pretrained: an ImageNet backbone, "
                        "for photos")  # fmt: skip
     train.add_argument("--epochs", type=int, help="default: 12 or more from scratch, 30 for the head")

@@ -13,6 +13,7 @@ from core.cli.common import (
     save_frames,
     save_samples,
 )
+from core.gan.settings import SIZES
 from core.images import PICTURE, PICTURE_OR_GIF
 from core.jobs import run_job
 from core.safety import check_output
@@ -20,7 +21,7 @@ from core.safety import check_output
 
 def _train_gan(args: argparse.Namespace) -> int:
     from core.data import open_data_set
-    from core.gan import GanTrainingJob
+    from core.gan.training import GanTrainingJob
 
     job = GanTrainingJob(
         lambda ctx: open_data_set(args.data, args.size, report=ctx.message),
@@ -40,7 +41,7 @@ def _train_gan(args: argparse.Namespace) -> int:
 
 
 def _sample_gan(args: argparse.Namespace) -> int:
-    from core.gan import SampleJob
+    from core.gan.jobs import SampleJob
 
     check_output(args.out / GRID, [args.checkpoint], PICTURE)
     job = SampleJob(args.checkpoint, args.n, args.seed, args.truncation, args.class_name)
@@ -49,7 +50,7 @@ def _sample_gan(args: argparse.Namespace) -> int:
 
 
 def _interpolate_gan(args: argparse.Namespace) -> int:
-    from core.gan import InterpolateJob
+    from core.gan.jobs import InterpolateJob
 
     check_output(args.output, [args.checkpoint], PICTURE_OR_GIF)
     job = InterpolateJob(args.checkpoint, args.steps, args.seed_a, args.seed_b, args.class_name)
@@ -60,7 +61,7 @@ def _interpolate_gan(args: argparse.Namespace) -> int:
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train_gan = commands.add_parser("train-gan", help="train a GAN on a folder of images or a data set")
     train_gan.add_argument("data", help="a folder of images, fashion-mnist, or torchvision:NAME (downloads)")
-    train_gan.add_argument("--size", type=int, choices=(32, 64, 128), default=64)
+    train_gan.add_argument("--size", type=int, choices=SIZES, default=64)
     train_gan.add_argument("--steps", type=int, default=5000)
     train_gan.add_argument("--out", type=Path, required=True, help="folder for gan.safetensors")
     train_gan.add_argument("--resume", type=Path, help="continue from this checkpoint")

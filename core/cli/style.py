@@ -19,10 +19,12 @@ from core.cli.common import (
     run_with_progress,
 )
 from core.errors import UserError
+from core.export import ONNX_MODEL
 from core.images import PICTURE, load_image
-from core.jobs import ONNX_MODEL, ImageResult, Job
+from core.jobs import ImageResult, Job
 from core.safety import check_output
 from core.style.colour import COLOUR_MODES, ColourTransferJob, KeepColours
+from core.style.settings import FAST_STYLE_STEPS
 
 
 def _colour_transfer(args: argparse.Namespace) -> int:
@@ -60,7 +62,8 @@ def _stylize_job_factory(args: argparse.Namespace) -> Callable[[Image.Image], Jo
     """The per-picture job the options describe (the same for one picture and for a folder)."""
     keep: KeepColours = args.keep_colors or "off"
     if args.method == "fast":
-        from core.style.fast import FastStyleJob, load_transformer
+        from core.style.fast import FastStyleJob
+        from core.style.networks import load_transformer
 
         if args.model is None:
             raise UserError("--method fast needs --model FILE (a network trained with train-style).")
@@ -97,7 +100,7 @@ def _stylize_job_factory(args: argparse.Namespace) -> Callable[[Image.Image], Jo
 
 
 def _train_style(args: argparse.Namespace) -> int:
-    from core.style.fast import FastStyleTrainingJob
+    from core.style.training import FastStyleTrainingJob
 
     job = FastStyleTrainingJob(
         load_image(args.style),
@@ -183,7 +186,7 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train.add_argument("style", type=Path, help="the style image")
     train.add_argument("--photos", type=Path, required=True, help="a folder of photos to learn from")
     train.add_argument("--out", type=Path, required=True, help="the network file to write (.safetensors)")
-    train.add_argument("--steps", type=int, default=2000)
+    train.add_argument("--steps", type=int, default=FAST_STYLE_STEPS)
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--image-size", type=int, default=256)
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")

@@ -18,11 +18,12 @@ from core.cli.common import (
 from core.images import PICTURE, PICTURE_OR_GIF, load_image
 from core.jobs import run_job
 from core.safety import check_output
+from core.vae.settings import LIKELIHOODS, SIZES
 
 
 def _train_vae(args: argparse.Namespace) -> int:
     from core.data import open_data_set
-    from core.vae import VaeTrainingJob
+    from core.vae.training import VaeTrainingJob
 
     size = args.size or (28 if args.data == FASHION_MNIST else 64)
     job = VaeTrainingJob(
@@ -45,7 +46,7 @@ def _train_vae(args: argparse.Namespace) -> int:
 
 
 def _sample_vae(args: argparse.Namespace) -> int:
-    from core.vae import SampleJob
+    from core.vae.jobs import SampleJob
 
     check_output(args.out / GRID, [args.checkpoint], PICTURE)
     job = SampleJob(args.checkpoint, args.n, args.seed, args.temperature)
@@ -54,14 +55,14 @@ def _sample_vae(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from core.vae import ReconstructJob
+    from core.vae.jobs import ReconstructJob
 
     check_output(args.output, [args.checkpoint, args.image], PICTURE)
     return run_image_job(ReconstructJob(args.checkpoint, load_image(args.image)), args.output, args.quiet)
 
 
 def _interpolate_vae(args: argparse.Namespace) -> int:
-    from core.vae import InterpolateJob
+    from core.vae.jobs import InterpolateJob
 
     check_output(args.output, [args.checkpoint, args.a, args.b], PICTURE_OR_GIF)
     job = InterpolateJob(args.checkpoint, load_image(args.a), load_image(args.b), args.steps)
@@ -71,7 +72,7 @@ def _interpolate_vae(args: argparse.Namespace) -> int:
 
 def _evaluate_vae(args: argparse.Namespace) -> int:
     from core.data import open_data_set
-    from core.vae import evaluate, load_vae
+    from core.vae.inference import evaluate, load_vae
 
     loaded = load_vae(args.checkpoint)
     data = open_data_set(args.data, loaded.config.size, grey=loaded.config.channels == 1, split=args.split)
@@ -87,16 +88,14 @@ def _evaluate_vae(args: argparse.Namespace) -> int:
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train = commands.add_parser("train-vae", help="train a VAE on a folder of images or a data set")
     train.add_argument("data", help="a folder of images, fashion-mnist, or torchvision:NAME (downloads)")
-    train.add_argument(
-        "--size", type=int, choices=(28, 32, 64, 128), help="default: 28 for fashion-mnist, else 64"
-    )
+    train.add_argument("--size", type=int, choices=SIZES, help="default: 28 for fashion-mnist, else 64")
     train.add_argument("--latent", type=int, default=32, help="latent dimensions")
     train.add_argument("--steps", type=int, default=5000)
     train.add_argument("--out", type=Path, required=True, help="folder for vae.safetensors")
     train.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE); above 1 disentangles")
     train.add_argument(
         "--likelihood",
-        choices=("bernoulli", "gaussian"),
+        choices=LIKELIHOODS,
         help="default: bernoulli for grey data, gaussian with a learned variance for colour",
     )
     train.add_argument("--width", type=int, default=32, help="network width (16 trains faster on a CPU)")

@@ -1,14 +1,17 @@
 """What an artist asks of a stylization: torch-free, so the window can build requests before torch loads."""
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 from PIL import Image
 
+from core.errors import UserError
 from core.style.colour import KeepColours
 
 MIN_SCALE_SIDE = 128  # coarser than this, VGG's deeper layers see only a few pixels
+FAST_STYLE_STEPS = 2000  # a fast style network's training steps unless asked otherwise
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,39 @@ class GatysSettings:
         levels = max(1, min(self.scales, 1 + int(math.log2(max(1, self.size // MIN_SCALE_SIDE)))))
         sides = [round(self.size / 2**k) for k in reversed(range(levels))]
         return [(side, max(1, self.iterations >> k)) for k, side in enumerate(sides)]
+
+
+# Relative losses (core.style.losses) make the weights independent of the VGG source and the image size.
+# Gatys' 10 starts from the photo; a network that learns from scratch loses the photo under it, 3 keeps it.
+FAST_STYLE_WEIGHT = 3.0
+FAST_TV_WEIGHT = 0.02
+
+
+@dataclass(frozen=True)
+class FastStyleConfig:
+    """What shapes a learned style: stored in its checkpoint, kept when a run is resumed (except the
+    learning rate: core.training's resume rule)."""
+
+    image_size: int = 256  # side of the square training crops, px
+    style_scale: float = 1.0
+    style_weight: float = FAST_STYLE_WEIGHT
+    content_weight: float = 1.0
+    tv_weight: float = FAST_TV_WEIGHT
+    batch_size: int = 4
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.image_size <= 2048:
+            raise UserError(f"The training image size must be between 32 and 2048 px, not {self.image_size}.")
+        if self.batch_size < 1:
+            raise UserError(f"The batch size must be at least 1, not {self.batch_size}.")
+        weights = (self.style_weight, self.content_weight, self.tv_weight)
+        if min(weights) < 0 or self.lr <= 0 or self.style_scale <= 0:
+            raise UserError("Loss weights must be 0 or more; the learning rate and style scale above 0.")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FastStyleConfig":
+        """The inverse of `asdict`; unknown keys (the loss layers, kept for display) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -26,21 +26,27 @@ from PySide6.QtWidgets import (
 )
 
 from core import paths
-from core.catalog import TrainedModel
-from core.jobs import ImageResult, OnnxExportJob
+from core.catalog import Tool, TrainedModel
+from core.checkpoints import ModelKind
+from core.classifier.settings import PRETRAINED, ROUTES, SCRATCH
+from core.export import OnnxExportJob
+from core.jobs import ImageResult
 from desktop.data_well import DataWell
 from desktop.panels.base import ModelPanel
 
 FINE_TUNE_EPOCHS = 3
-ROUTES = (
-    ("scratch", "From scratch (small images, icons)"),
-    ("pretrained", "Pretrained EfficientNet-Lite0 (photos)"),
-)
+ROUTE_LABELS = {
+    SCRATCH: "From scratch (small images, icons)",
+    PRETRAINED: "Pretrained EfficientNet-Lite0 (photos)",
+}
 
 
 class ClassifierPanel(ModelPanel):
     """Train (scratch or pretrained route), Cancel, Resume; the selected model's confusion matrix and
     per-class figures; classify the canvas picture (top 3 here, Grad-CAM overlay on the canvas); export."""
+
+    tools = (Tool.TRAIN_CLASSIFIER,)
+    kinds = (ModelKind.CLASSIFIER,)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,8 +54,8 @@ class ClassifierPanel(ModelPanel):
         self._busy = False
         self.data = DataWell(settings, "classifier/data", "Drop a folder here with one subfolder per class")
         self.route = QComboBox()
-        for key, text in ROUTES:
-            self.route.addItem(text, key)
+        for route in ROUTES:
+            self.route.addItem(ROUTE_LABELS[route], route)
         self.route.currentIndexChanged.connect(self._update_buttons)
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 500)
@@ -114,7 +120,7 @@ class ClassifierPanel(ModelPanel):
     # --- data and training -----------------------------------------------------------------------
 
     def train(self) -> None:
-        from core.classifier.training import ClassifierTrainingJob, open_classes  # imports torch
+        from core.classifier.training import ClassifierTrainingJob, open_classes
 
         spec, route = self.data.spec, str(self.route.currentData())
         if not spec:
@@ -125,7 +131,7 @@ class ClassifierPanel(ModelPanel):
             paths.new_run_folder(f"{self.data.stem()}-{route}"),
             route=route,
             epochs=self.epochs.value() or None,
-            fine_tune_epochs=FINE_TUNE_EPOCHS if route == "pretrained" and self.fine_tune.isChecked() else 0,
+            fine_tune_epochs=FINE_TUNE_EPOCHS if route == PRETRAINED and self.fine_tune.isChecked() else 0,
             data_name=Path(spec).name,
             data_spec=spec,
         )
@@ -153,7 +159,7 @@ class ClassifierPanel(ModelPanel):
 
     def _model_route(self) -> str:
         assert self.model is not None
-        return "scratch" if self.model.info.config.get("backbone") == "scratch" else "pretrained"
+        return SCRATCH if self.model.info.config.get("backbone") == SCRATCH else PRETRAINED
 
     # --- a trained model -------------------------------------------------------------------------
 
@@ -238,7 +244,7 @@ class ClassifierPanel(ModelPanel):
             )
 
     def _choose_export(self) -> None:
-        from core.classifier.model import export_onnx
+        from core.classifier.inference import export_onnx
 
         if self.model is None:
             return
@@ -257,7 +263,7 @@ class ClassifierPanel(ModelPanel):
     def _update_buttons(self) -> None:
         self.train_button.setEnabled(not self._busy)
         self.cancel_button.setEnabled(self._busy)
-        self.fine_tune.setEnabled(self.route.currentData() == "pretrained")
+        self.fine_tune.setEnabled(self.route.currentData() == PRETRAINED)
         for widget in (self.resume_button, self.classify_button, self.export_button, self.confusion):
             widget.setEnabled(not self._busy and self.model is not None)
 

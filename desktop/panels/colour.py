@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -16,9 +16,11 @@ from PySide6.QtWidgets import (
 )
 
 import resources
+from core.catalog import Tool
 from core.images import load_image
 from core.style.colour import ColourMode, ColourTransferJob
 from desktop.image_well import ImageWell
+from desktop.panels.base import NO_PICTURE, ModelPanel
 
 MODE_LABELS: dict[ColourMode, str] = {
     "reinhard": "Colour statistics (Reinhard)",
@@ -27,11 +29,10 @@ MODE_LABELS: dict[ColourMode, str] = {
 }
 
 
-class ColourPanel(QWidget):
-    """Emits `apply_requested()`; the window answers with `make_job(canvas picture)` and runs it."""
+class ColourPanel(ModelPanel):
+    """Apply colours: a colour transfer of the canvas picture, as an edit of it."""
 
-    apply_requested = Signal()
-    error = Signal(str)
+    tools = (Tool.COLOUR_TRANSFER,)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,7 +56,7 @@ class ColourPanel(QWidget):
         self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v}%"))
         self.apply_button = QPushButton("Apply colours")
         self.apply_button.setDefault(True)
-        self.apply_button.clicked.connect(self.apply_requested)
+        self.apply_button.clicked.connect(self.apply)
 
         form = QFormLayout()
         form.addRow("Built-in palette", self.builtin)
@@ -71,6 +72,18 @@ class ColourPanel(QWidget):
         layout.addWidget(self.apply_button)
         layout.addStretch(1)
         self._restore()
+
+    def set_busy(self, busy: bool) -> None:
+        self.apply_button.setEnabled(not busy)
+
+    def apply(self) -> None:
+        picture = self.canvas_picture()
+        if picture is None:
+            self.problem.emit(*NO_PICTURE)
+            return
+        job = self.make_job(picture)
+        if job is not None:
+            self.job_requested.emit(job, True)
 
     def make_job(self, content: Image.Image) -> ColourTransferJob | None:
         if self.palette_well.image is None:

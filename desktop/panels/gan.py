@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QLabel,
@@ -16,23 +17,19 @@ from PySide6.QtWidgets import (
 )
 
 from core import paths
-from core.catalog import TrainedModel
+from core.catalog import Tool, TrainedModel
+from core.checkpoints import ModelKind
+from core.gan.settings import SIZES
 from desktop.data_well import DataWell
-from desktop.panels.base import spin_box
-
-SIZES = (32, 64, 128)
+from desktop.panels.base import ModelPanel, spin_box
 
 
-class GanPanel(QWidget):
-    """Emits `train_requested`, `resume_requested`, `sample_requested`, `vary_requested` and
-    `interpolate_requested`; the window builds the jobs from `data.spec`, the controls and `model`."""
+class GanPanel(ModelPanel):
+    """Train (and resume) on a folder or Fashion-MNIST; sample, vary around a seed and interpolate between
+    two seeds onto the canvas, or save the interpolation as a GIF."""
 
-    train_requested = Signal()
-    resume_requested = Signal()
-    sample_requested = Signal()
-    interpolate_requested = Signal()
-    gif_requested = Signal()
-    vary_requested = Signal()
+    tools = (Tool.TRAIN_GAN,)
+    kinds = (ModelKind.GAN,)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,9 +47,9 @@ class GanPanel(QWidget):
         self.conditional = QCheckBox("Classes from subfolders")
         self.conditional.setToolTip("One class per subfolder: choose the class when sampling")
         self.train_button = QPushButton("Train")
-        self.train_button.clicked.connect(self.train_requested)
+        self.train_button.clicked.connect(lambda: self.train(None))
         self.resume_button = QPushButton("Resume selected")
-        self.resume_button.clicked.connect(self.resume_requested)
+        self.resume_button.clicked.connect(self.resume)
 
         self.model_label = QLabel("No GAN selected: train one, or pick one in the model list.")
         self.model_label.setWordWrap(True)
@@ -66,14 +63,14 @@ class GanPanel(QWidget):
         self.truncation.setToolTip("Lower: tamer, more typical images (1.0 = off)")
         self.class_name = QComboBox()
         self.sample_button = QPushButton("Sample to canvas")
-        self.sample_button.clicked.connect(self.sample_requested)
+        self.sample_button.clicked.connect(self.sample)
         self.interpolate_button = QPushButton("Interpolate A → B")
-        self.interpolate_button.clicked.connect(self.interpolate_requested)
+        self.interpolate_button.clicked.connect(lambda: self.interpolate(None))
         self.gif_button = QPushButton("Save A → B as GIF…")
-        self.gif_button.clicked.connect(self.gif_requested)
+        self.gif_button.clicked.connect(self._choose_gif)
         self.vary_button = QPushButton("Vary around A")
         self.vary_button.setToolTip("Pin the sample of seed A and draw variations around it")
-        self.vary_button.clicked.connect(self.vary_requested)
+        self.vary_button.clicked.connect(self.vary)
 
         train_box = QGroupBox("Train")
         train_form = QFormLayout(train_box)
@@ -103,20 +100,12 @@ class GanPanel(QWidget):
         layout.addStretch(1)
         self.set_model(None)
 
-    def output_folder(self) -> Path:
-        """A new folder in the models folder for a training run (its name is the model's name)."""
-        return paths.new_run_folder(f"{self.data.stem()}-{self.image_size.currentData()}px")
+    # --- the ModelPanel interface --------------------------------------------------------------------
 
     def set_busy(self, busy: bool) -> None:
         """While a job runs, nothing here can start another."""
         self._busy = busy
         self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        self.train_button.setEnabled(not self._busy)
-        model_buttons = (self.sample_button, self.interpolate_button, self.gif_button, self.vary_button)
-        for widget in (*model_buttons, self.resume_button):
-            widget.setEnabled(not self._busy and self.model is not None)
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None
@@ -133,6 +122,78 @@ class GanPanel(QWidget):
         for name in info.config.get("class_names") or []:
             self.class_name.addItem(name, name)
         self.class_name.setEnabled(self.class_name.count() > 0)
+
+    # --- jobs ----------------------------------------------------------------------------------------
+
+    def train(self, resume: Path | None) -> None:
+        """Train on the data set chosen; with `resume`, continue that checkpoint in its own folder."""
+        from core.data import open_data_set
+        from core.gan.training import GanTrainingJob
+
+        spec, size = self.data.spec, self.image_size.currentData()
+        if not spec:
+            self.problem.emit(
+                "No data", "Drop a folder of your images on the GAN panel, or use Fashion-MNIST."
+            )
+            return
+        steps = self.steps.value()
+        job = GanTrainingJob(
+            lambda ctx: open_data_set(spec, size, report=ctx.message),
+            resume.parent if resume else self.output_folder(),
+            steps=steps,
+            size=size,
+            width=self.net_width.value(),
+            conditional=self.conditional.isChecked(),
+            resume=resume,
+            data_name=Path(spec).name,
+            sample_every=max(1, min(100, steps // 20)),  # a fresh grid ~20 times a run
+        )
+        self.job_requested.emit(job, False)
+
+    def resume(self) -> None:
+        if self.model is not None:
+            self.train(resume=self.model)
+
+    def sample(self) -> None:
+        from core.gan.jobs import SampleJob
+
+        if self.model is not None:
+            count, seed, truncation = self.count.value(), self.seed.value(), self.truncation.value() / 100
+            job = SampleJob(self.model, count, seed, truncation, self.selected_class())
+            self.job_requested.emit(job, False)
+
+    def vary(self) -> None:
+        from core.gan.jobs import VaryJob
+
+        if self.model is not None:
+            job = VaryJob(self.model, self.seed.value(), self.count.value(), class_name=self.selected_class())
+            self.job_requested.emit(job, False)
+
+    def interpolate(self, gif: Path | None) -> None:
+        """The A → B strip onto the canvas; with `gif`, also written there as an animation."""
+        from core.gan.jobs import InterpolateJob
+
+        if self.model is not None:
+            seeds = (self.seed.value(), self.seed_b.value())
+            job = InterpolateJob(self.model, self.frames.value(), *seeds, self.selected_class(), gif)
+            self.job_requested.emit(job, False)
+
+    def _choose_gif(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save the interpolation as", "morph.gif", "GIF (*.gif)")
+        if name:
+            self.interpolate(Path(name).with_suffix(".gif"))
+
+    # --- controls ------------------------------------------------------------------------------------
+
+    def output_folder(self) -> Path:
+        """A new folder in the models folder for a training run (its name is the model's name)."""
+        return paths.new_run_folder(f"{self.data.stem()}-{self.image_size.currentData()}px")
+
+    def _update_buttons(self) -> None:
+        self.train_button.setEnabled(not self._busy)
+        model_buttons = (self.sample_button, self.interpolate_button, self.gif_button, self.vary_button)
+        for widget in (*model_buttons, self.resume_button):
+            widget.setEnabled(not self._busy and self.model is not None)
 
     def selected_class(self) -> str | None:
         return self.class_name.currentData() if self.class_name.count() else None

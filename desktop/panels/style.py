@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -25,14 +25,17 @@ from PySide6.QtWidgets import (
 
 import resources
 from core import paths
-from core.catalog import TrainedModel, scan_models
-from core.checkpoints import ModelKind
-from core.errors import ImageError
+from core.catalog import Tool, TrainedModel, scan_models
+from core.checkpoints import SUFFIX, ModelKind
+from core.errors import ImageError, UserError
+from core.export import OnnxExportJob
 from core.images import load_image
 from core.jobs import ImageResult, Job
+from core.style.batch import BatchJob
 from core.style.colour import ColourTransferJob, KeepColours
 from core.style.settings import GatysSettings, StyleImage
 from desktop.image_well import IMAGE_FILTER
+from desktop.panels.base import NO_PICTURE, ModelPanel
 from desktop.qimage import to_qimage
 
 THUMB = 48
@@ -167,19 +170,21 @@ class StyleWells(QWidget):
                 self.add_file(Path(url.toLocalFile()))
 
 
-class StylePanel(QWidget):
-    """Emits `stylize_requested()`, `batch_requested(folder)` and `train_requested()`; the window builds
-    the jobs with `job_factory`."""
+class StylePanel(ModelPanel):
+    """Stylize the canvas picture or a folder of pictures (optimisation, a trained fast network or colours
+    only), train a fast network on a folder of photos, export one to ONNX."""
 
-    stylize_requested = Signal()
-    batch_requested = Signal(Path)
-    train_requested = Signal()
-    export_requested = Signal(Path)  # a fast network to export to ONNX
-    error = Signal(str)
+    tools = (Tool.STYLIZE,)
+    kinds = (ModelKind.FAST_STYLE,)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._settings = settings
+        choose_weights = QAction("Choose VGG &Weights File…", self)
+        choose_weights.triggered.connect(self._choose_vgg_weights)
+        builtin_weights = QAction("Use &Built-in VGG Weights", self)
+        builtin_weights.triggered.connect(lambda: self._settings.remove(WEIGHTS_KEY))
+        self._edit_actions = [choose_weights, builtin_weights]
         self.wells = StyleWells()
         self.wells.error.connect(self.error)
         self.method = QComboBox()
@@ -207,14 +212,14 @@ class StylePanel(QWidget):
         self.seed = _spin(0, 2**31 - 1, 0, "", 1)
         self.stylize_button = QPushButton("Stylize")
         self.stylize_button.setDefault(True)
-        self.stylize_button.clicked.connect(self.stylize_requested)
+        self.stylize_button.clicked.connect(self.stylize)
         self.batch_button = QPushButton("Stylize a folder…")
         self.batch_button.clicked.connect(self._choose_batch_folder)
         self.train_button = QPushButton("Train a fast network…")
         self.train_button.setToolTip(
             "Learns the first style from a folder of photos; then stylizes in one pass"
         )
-        self.train_button.clicked.connect(self.train_requested)
+        self.train_button.clicked.connect(self._choose_training_photos)
         self.train_steps = _spin(10, 100_000, 2000, " steps", 100)
 
         form = QFormLayout()
@@ -246,7 +251,73 @@ class StylePanel(QWidget):
         self._restore()
         self._update_enabled()
 
+    # --- the ModelPanel interface --------------------------------------------------------------------
+
+    def set_busy(self, busy: bool) -> None:
+        for button in (self.stylize_button, self.batch_button, self.train_button):
+            button.setEnabled(not busy)
+
+    def set_model(self, model: TrainedModel) -> None:
+        """A fast network picked in the model picker: stylize with it."""
+        self.refresh_models()
+        self.method.setCurrentIndex(self.method.findData("fast"))
+        self.model.setCurrentIndex(max(0, self.model.findData(str(model.path))))
+
+    def models_changed(self) -> None:
+        self.refresh_models()
+
+    def edit_actions(self) -> list[QAction]:
+        return self._edit_actions
+
     # --- jobs ----------------------------------------------------------------------------------------
+
+    def stylize(self) -> None:
+        """Stylize the canvas picture, as an edit of it."""
+        picture = self.canvas_picture()
+        if picture is None:
+            self.problem.emit(*NO_PICTURE)
+            return
+        make_job = self.job_factory()
+        if make_job is not None:
+            self.job_requested.emit(make_job(picture), True)
+
+    def stylize_folder(self, folder: Path) -> None:
+        """Stylize every picture in `folder` into a sibling folder "<name> stylized"."""
+        make_job = self.job_factory()
+        if make_job is None:
+            return
+        out = folder.parent / f"{folder.name} stylized"
+        try:
+            job = BatchJob(folder, out, make_job)
+        except UserError as exc:
+            self.problem.emit("Cannot stylize this folder", str(exc))
+            return
+        self.status.emit(f"Stylizing {len(job.pictures)} pictures into {out}")
+        self.job_requested.emit(job, False)
+
+    def start_training(self, style: StyleImage, photos: Path) -> None:
+        """Train a fast network for `style` on the photos in the folder `photos`."""
+        from core.style.training import FastStyleTrainingJob
+
+        name = style.name or "style"
+        out = paths.new_run_folder(name, SUFFIX)
+        try:
+            steps = self.train_steps.value()
+            job = FastStyleTrainingJob(style.image, photos, out, steps=steps, style_name=name)
+        except UserError as exc:
+            self.problem.emit("Cannot train on this folder", str(exc))
+            return
+        self.job_requested.emit(job, False)
+
+    def export_onnx(self, model: Path) -> None:
+        """Export the fast network `model` to an ONNX file the user names."""
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export to ONNX", str(model.with_suffix(".onnx")), "ONNX model (*.onnx)"
+        )
+        if name:
+            from core.style.fast import export_onnx
+
+            self.job_requested.emit(OnnxExportJob(export_onnx, model, Path(name)), False)
 
     def job_factory(self) -> Callable[[Image.Image], Job[ImageResult]] | None:
         """What the controls describe, as picture -> job (one picture or a folder of them); None after
@@ -268,7 +339,7 @@ class StylePanel(QWidget):
             return None
         if method == "colours":
             return lambda content: ColourTransferJob(content, styles[0].image, "reinhard")
-        from core.style.gatys import GatysJob  # imports torch: only once a stylization is asked for
+        from core.style.gatys import GatysJob
 
         settings = self.gatys_settings(keep)
         return lambda content: GatysJob(content, styles, settings)
@@ -285,11 +356,6 @@ class StylePanel(QWidget):
             seed=self.seed.value(),
             weights_file=str(self._settings.value(WEIGHTS_KEY, "")) or None,
         )
-
-    def select_model(self, model: TrainedModel) -> None:
-        self.refresh_models()
-        self.method.setCurrentIndex(self.method.findData("fast"))
-        self.model.setCurrentIndex(max(0, self.model.findData(str(model.path))))
 
     def refresh_models(self) -> None:
         current = self.model.currentData()
@@ -330,12 +396,28 @@ class StylePanel(QWidget):
     def _export(self) -> None:
         model = self.model.currentData()
         if model is not None:
-            self.export_requested.emit(Path(model))
+            self.export_onnx(Path(model))
 
     def _choose_batch_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos to stylize")
         if folder:
-            self.batch_requested.emit(Path(folder))
+            self.stylize_folder(Path(folder))
+
+    def _choose_training_photos(self) -> None:
+        styles = self.wells.styles()
+        if not styles:
+            self.problem.emit("No style", "Add the style to learn first: drop a painting on the Styles box.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos to learn from")
+        if folder:
+            self.start_training(styles[0], Path(folder))
+
+    def _choose_vgg_weights(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Choose VGG16/19 weights", "", "VGG weights (*.safetensors *.pth *.pt)"
+        )
+        if name:
+            self._settings.setValue(WEIGHTS_KEY, name)
 
     def _remember(self) -> None:
         s = self._settings

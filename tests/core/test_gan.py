@@ -5,11 +5,15 @@ import pytest
 import torch
 from PIL import Image
 
-from core import gan
 from core.checkpoints import ModelKind, load_checkpoint, read_info, save_checkpoint
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
-from core.gan import GanTrainingJob, diff_augment, interpolate, load_generator, sample, vary
+from core.gan import training
+from core.gan.inference import interpolate, load_generator, sample, vary
+from core.gan.jobs import InterpolateJob, SampleJob
+from core.gan.networks import diff_augment
+from core.gan.settings import ARCH, DEFAULT_POLICY, GanConfig
+from core.gan.training import GanTrainingJob
 from core.images import grid, save_gif
 from core.jobs import CancelToken, Event, ImageResult, JobContext, Preview, Progress, run_job
 from core.latents import latents
@@ -47,7 +51,7 @@ def test_training_changes_the_generator_and_records_the_run(shapes: ImageSet, tm
     path = run_job(job, events.append).result
     assert path == tmp_path / "gan.safetensors"
     info = read_info(path, ModelKind.GAN)
-    assert info.arch == gan.ARCH
+    assert info.arch == ARCH
     assert info.config["size"] == 32
     assert info.config["channels"] == 3
     assert info.training["step"] == info.training["steps"] == 3
@@ -55,13 +59,29 @@ def test_training_changes_the_generator_and_records_the_run(shapes: ImageSet, tm
     assert info.training["image_count"] == 4
     assert set(info.training["losses"]) == {"d", "g", "d_real", "d_fake"}
     trained = weights(path)
-    initial = gan._new_nets(gan.GanConfig.from_dict(info.config))[0].state_dict()
+    initial = training._new_nets(GanConfig.from_dict(info.config))[0].state_dict()
     assert not torch.equal(trained["g.project.weight"], initial["project.weight"])
     assert not torch.equal(trained["ema.project.weight"], initial["project.weight"])
     previews = [e for e in events if isinstance(e, Preview)]
     assert previews
     assert previews[0].image.size == (8 * 32, 8 * 32)
     assert any(isinstance(e, Progress) and e.losses for e in events)
+
+
+def test_training_moves_the_samples_towards_the_data(tmp_path: Path) -> None:
+    """G learns from D: on a one-colour data set, 30 steps bring the samples' mean colour towards it.
+    Measured on the CPU: the distance falls to 0.58 of the untrained generator's (seeds 1-4: 0.38-0.48);
+    with the generator's loss sign-flipped it grows to 1.68 (seeds 1-4: 1.71-1.80). Limit 0.8."""
+    red = torch.tensor([220, 30, 30], dtype=torch.uint8)
+    data = ImageSet(red.view(1, 3, 1, 1).expand(4, 3, 32, 32).contiguous(), name="red")
+    path = train(data, tmp_path, 30, lr_g=2e-3, lr_d=2e-3)
+    config = GanConfig.from_dict(read_info(path).config)
+    z = latents(1, 64, config.latent)
+    with torch.inference_mode():
+        before = training._new_nets(config)[0].eval()(z).mean(dim=(0, 2, 3))
+        after = load_generator(path).generator(z).mean(dim=(0, 2, 3))
+    target = red.float() / 127.5 - 1
+    assert (after - target).norm() < 0.8 * (before - target).norm()
 
 
 def test_resume_is_bit_identical(shapes: ImageSet, tmp_path: Path) -> None:
@@ -96,7 +116,7 @@ def test_nan_stops_training_and_keeps_the_last_checkpoint(
 ) -> None:
     good = train(shapes, tmp_path, 2)
     before = good.read_bytes()
-    monkeypatch.setattr(gan, "g_hinge_loss", lambda scores: scores.mean() * float("nan"))
+    monkeypatch.setattr(training, "g_hinge_loss", lambda scores: scores.mean() * float("nan"))
     with pytest.raises(UserError, match=r"diverged at step 3 .*: lower the learning rate"):
         train(shapes, tmp_path, 6, resume=good, checkpoint_every=1)
     assert good.read_bytes() == before
@@ -130,12 +150,12 @@ def test_interpolation_ends_on_the_two_samples(model: Path, tmp_path: Path) -> N
 
 
 def test_jobs_return_images_with_settings(model: Path) -> None:
-    job = gan.SampleJob(model, 4, seed=3)
+    job = SampleJob(model, 4, seed=3)
     result = run_job(job).result
     assert isinstance(result, ImageResult)
     assert result.image.size == (64, 64)
     assert result.settings["seed"] == 3
-    interpolation = gan.InterpolateJob(model, 3, 1, 2)
+    interpolation = InterpolateJob(model, 3, 1, 2)
     strip = run_job(interpolation).result
     assert strip is not None
     assert strip.image.size == (96, 32)
@@ -169,12 +189,12 @@ def test_grey_28px_data_trains_a_32px_grey_model(tmp_path: Path) -> None:
 def test_diffaugment_keeps_shapes_and_passes_gradients() -> None:
     x = torch.rand(4, 3, 32, 32, requires_grad=True)
     generator = torch.Generator().manual_seed(0)
-    out = diff_augment(x * 2 - 1, gan.DEFAULT_POLICY, generator)
+    out = diff_augment(x * 2 - 1, DEFAULT_POLICY, generator)
     assert out.shape == x.shape
     out.square().sum().backward()  # type: ignore[no-untyped-call]
     assert x.grad is not None
     assert x.grad.abs().sum() > 0
-    again = diff_augment(x * 2 - 1, gan.DEFAULT_POLICY, torch.Generator().manual_seed(0))
+    again = diff_augment(x * 2 - 1, DEFAULT_POLICY, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
     assert torch.equal(diff_augment(x, "", generator), x)
 
@@ -203,8 +223,8 @@ def test_diffaugment_is_on_for_small_data_sets_only(
     shapes: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small = read_info(train(shapes, tmp_path / "small", 1, diffaugment=None))
-    assert small.config["diffaugment"] == gan.DEFAULT_POLICY
-    monkeypatch.setattr(gan, "SMALL_DATA", len(shapes))  # the same set now counts as large
+    assert small.config["diffaugment"] == DEFAULT_POLICY
+    monkeypatch.setattr(training, "SMALL_DATA", len(shapes))  # the same set now counts as large
     large = read_info(train(shapes, tmp_path / "large", 1, diffaugment=None))
     assert large.config["diffaugment"] == ""
 

@@ -48,7 +48,9 @@ def stylize(settings: GatysSettings, **changes: object) -> Image.Image:
     return outcome.result.image
 
 
-@pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "fp32"])
+# Emulated bf16 (a CPU without AMX or AVX-512 BF16) took 127 s of a 375 s suite here, 20 times the fp32
+# run: slow, so the default suite proves the feature in fp32 and `pytest -m slow` (and CI) in bf16 too.
+@pytest.mark.parametrize("bf16", [pytest.param(True, marks=pytest.mark.slow), False], ids=["bf16", "fp32"])
 def test_a_short_run_takes_on_the_style_and_keeps_the_content(
     quick: GatysSettings, vgg_file: Path, bf16: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

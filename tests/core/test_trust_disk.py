@@ -192,6 +192,9 @@ def test_a_save_killed_with_kill_9_is_swept_at_the_next_save(
     finally:
         writers[1].kill()
         writers[1].wait(timeout=30)
+        for writer in writers:  # else the pipes are left to the garbage collector (a ResourceWarning)
+            if writer.stdout is not None:
+                writer.stdout.close()
     with Image.open(target) as saved:
         assert saved.size == (96, 64)
 

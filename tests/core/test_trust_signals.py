@@ -106,7 +106,7 @@ def test_checkpoint_every_of_the_classifier_survives_a_kill(tmp_path: Path, shap
             assert time.monotonic() < deadline, "no checkpoint after the first epoch"
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
     finally:
         process.kill()
+        process.communicate(timeout=30)  # reaps it and closes its pipes (else a ResourceWarning)
     assert read_info(out / "classifier.safetensors").training["epoch"] >= 1

@@ -6,23 +6,15 @@ import pytest
 import torch
 from PIL import Image
 
-from core import vae
 from core.checkpoints import ModelKind, load_checkpoint, read_info, save_checkpoint
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
 from core.jobs import CancelToken, Event, JobContext, Preview, Progress, run_job
-from core.vae import (
-    DecodeJob,
-    InterpolateJob,
-    ReconstructJob,
-    VaeTrainingJob,
-    decode_with_offsets,
-    evaluate,
-    interpolate,
-    load_vae,
-    reconstruct,
-    sample,
-)
+from core.vae import networks
+from core.vae.inference import decode_with_offsets, evaluate, interpolate, load_vae, reconstruct, sample
+from core.vae.jobs import DecodeJob, InterpolateJob, ReconstructJob
+from core.vae.settings import ARCH
+from core.vae.training import VaeTrainingJob
 
 SMALL: dict[str, Any] = {"width": 8, "latent": 8, "batch_size": 32, "sample_every": 5, "lr": 3e-3}
 
@@ -73,7 +65,7 @@ def test_training_lowers_the_negative_elbo_and_records_the_run(
 ) -> None:
     info = read_info(trained, ModelKind.VAE)
     assert trained.name == "vae.safetensors"
-    assert info.arch == vae.ARCH
+    assert info.arch == ARCH
     assert info.config["size"] == 28  # 28 px data trains a 28 px model, so its ELBO is comparable
     assert info.config["likelihood"] == "bernoulli"  # grey data
     assert info.training["step"] == 150
@@ -144,7 +136,7 @@ def test_resume_is_bit_identical(data: ImageSet, tmp_path: Path) -> None:
     first = train(data, tmp_path / "parts", 3)
     resumed = weights(train(data, tmp_path / "parts", 6, resume=first))
     assert whole.keys() == resumed.keys()
-    assert any(k.startswith(vae.OPTIM_PREFIX) for k in whole)
+    assert any(k.startswith("optim.") for k in whole)
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 
 
@@ -174,7 +166,7 @@ def test_nan_stops_training_and_keeps_the_last_checkpoint(
 ) -> None:
     good = train(data, tmp_path, 2)
     before = good.read_bytes()
-    monkeypatch.setattr(vae, "kl_per_dimension", lambda mu, log_var: mu * float("nan"))
+    monkeypatch.setattr(networks, "kl_per_dimension", lambda mu, log_var: mu * float("nan"))
     with pytest.raises(UserError, match=r"diverged at step 3 .*: lower the learning rate"):
         train(data, tmp_path, 6, resume=good, checkpoint_every=1)
     assert good.read_bytes() == before
@@ -215,7 +207,7 @@ def test_bad_inputs_are_refused(data: ImageSet, trained: Path, tmp_path: Path) -
     with pytest.raises(CheckpointError, match="not a VAE"):
         load_vae(other)
     foreign = tmp_path / "foreign.safetensors"
-    save_checkpoint(foreign, {"w": torch.zeros(1)}, kind=ModelKind.VAE, arch=vae.ARCH, config={"size": 28})
+    save_checkpoint(foreign, {"w": torch.zeros(1)}, kind=ModelKind.VAE, arch=ARCH, config={"size": 28})
     with pytest.raises(CheckpointError, match="does not hold the weights"):
         load_vae(foreign)
     with pytest.raises(CheckpointError, match="does not exist"):

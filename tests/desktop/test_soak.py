@@ -23,11 +23,13 @@ from core import paths
 from core.checkpoints import ModelKind
 from core.data import ImageSet
 from core.jobs import JobContext
-from core.vae import VaeTrainingJob
+from core.vae.training import VaeTrainingJob
 from desktop.main_window import MainWindow
+from desktop.panels.colour import ColourPanel
 from desktop.panels.vae import VaePanel
 from desktop.workers import JobWorker
 from tests.conftest import gradient_image
+from tests.desktop.conftest import panel_of
 from tests.desktop.test_workers import ends_with, record
 
 RSS_GROWTH_LIMIT = 100 * 2**20
@@ -81,7 +83,7 @@ def tiny_vae() -> Path:
 
 def run_one_job(window: MainWindow, qtbot: QtBot) -> None:
     """One colour transfer through the window's normal path, ending with exactly one finished."""
-    window.apply_colour_transfer()
+    panel_of(window, ColourPanel).apply_button.click()  # a real click's signal; the panel is not shown
     worker = window.worker
     assert isinstance(worker, HeldJobWorker)
     seen = record(worker)

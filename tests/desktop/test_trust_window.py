@@ -14,18 +14,22 @@ from pytestqt.qtbot import QtBot
 from core import paths
 from core.checkpoints import ModelKind, read_info
 from desktop.main_window import MainWindow
+from desktop.panels.colour import ColourPanel
+from desktop.panels.gan import GanPanel
+from desktop.panels.style import StylePanel
 from tests.conftest import untrained_fast_style
+from tests.desktop.conftest import click, panel_of, show_panel
 
 STEPS = 100_000
 
 
 def start_gan_training(window: MainWindow, qtbot: QtBot, folder: Path) -> None:
-    panel = window.gan_panel
+    panel = show_panel(window, GanPanel)
     panel.data.set_spec(str(folder))
     panel.image_size.setCurrentIndex(panel.image_size.findData(32))
     panel.net_width.setValue(8)
     panel.steps.setValue(STEPS)
-    window.train_gan()
+    click(qtbot, panel.train_button)
     qtbot.waitUntil(lambda: window.progress_panel.bar.value() >= 3, timeout=120_000)
 
 
@@ -72,10 +76,15 @@ def test_closing_without_a_training_run_asks_nothing(
 def test_export_onto_the_model_itself_is_refused(
     window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    model = untrained_fast_style(tmp_path / "mosaic.safetensors")
+    model = untrained_fast_style(paths.models_dir() / "mosaic.safetensors")
     before = model.read_bytes()
+    window.model_picker.refresh()
+    window.model_picker.select_model(model)  # the style panel, set to stylize with this network
+    panel = panel_of(window, StylePanel)
+    assert window.tools.currentWidget() is panel
+    assert panel.model.currentText() == "mosaic"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, **_k: (str(model), ""))
-    window.export_onnx(model)
+    click(qtbot, panel.export_button)
     qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
     assert window.error_box is not None
     assert "mosaic.safetensors cannot hold an ONNX model" in window.error_box.text()
@@ -122,8 +131,10 @@ def test_out_of_memory_is_a_remedy_and_the_window_stays_usable(
     qtbot.waitUntil(lambda: window.worker is None, timeout=30_000)
 
     # The next job runs as usual: a colour transfer lands on the canvas.
+    window.error_box.accept()  # the message is window-modal: the artist clicks OK first
     before = window.picture
-    window.apply_colour_transfer()
+    click(qtbot, show_panel(window, ColourPanel).apply_button)
     qtbot.waitUntil(lambda: window.picture is not before, timeout=60_000)
     assert window.picture is not None
-    assert window.picture.pil.size == Image.open(photo_file).size
+    with Image.open(photo_file) as photo:
+        assert window.picture.pil.size == photo.size

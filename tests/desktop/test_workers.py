@@ -68,18 +68,26 @@ class GateJob:
 
 
 @contextmanager
+def ends_once(qtbot: QtBot, worker: Worker, end: str, timeout: int = 10_000) -> Iterator[None]:
+    """Inside: the job's started -> `end` -> ended arrive in this order, and neither of the other two end
+    signals (superqt's manner: `waitSignals(order="strict")` and `assertNotEmitted`)."""
+    others = [getattr(worker, name) for name in END_SIGNALS if name != end]
+    with ExitStack() as spies:
+        for signal in others:
+            spies.enter_context(qtbot.assertNotEmitted(signal))
+        signals = [worker.started, getattr(worker, end), worker.ended]
+        spies.enter_context(qtbot.waitSignals(signals, order="strict", timeout=timeout))
+        yield
+
+
+@contextmanager
 def ends_with(qtbot: QtBot, worker: Worker, end: str, timeout: int = 10_000) -> Iterator[None]:
     """Inside: started -> `end` -> ended arrive in this order and no other end signal; then the worker is
     released."""
-    others = [getattr(worker, name) for name in END_SIGNALS if name != end]
     let_go = threading.Event()
     with qtbot.waitSignal(worker.released, timeout=timeout):
         try:
-            with ExitStack() as spies:
-                for signal in others:
-                    spies.enter_context(qtbot.assertNotEmitted(signal))
-                signals = [worker.started, getattr(worker, end), worker.ended]
-                spies.enter_context(qtbot.waitSignals(signals, order="strict", timeout=timeout))
+            with ends_once(qtbot, worker, end, timeout):
                 # The release deletes the worker and its signals, so the spies must let go first: the
                 # thread waits in `ended` (connected last, so after the spies' deliveries are queued).
                 worker.ended.connect(
@@ -165,6 +173,18 @@ def test_a_job_cancelled_mid_run_is_cancelled_once(qtbot: QtBot, keep_partial: b
         assert (result, image) == (None, None)
     assert seen == ["started", "cancelled", "ended", "released"]
     wait_deleted(qtbot, worker, thread)
+
+
+def test_a_job_cancelled_before_it_starts_is_cancelled_once_without_running(qtbot: QtBot) -> None:
+    job = StepJob()
+    worker = JobWorker(job)
+    seen = record(worker)
+    worker.cancel()
+    with ends_with(qtbot, worker, "cancelled"), qtbot.waitSignal(worker.cancelled) as cancelled:
+        worker.start()
+    assert job.done == 0
+    assert cancelled.args == [None, None]
+    assert seen == ["started", "cancelled", "ended", "released"]
 
 
 def test_a_paused_job_stands_still_then_resumes_and_finishes_once(qtbot: QtBot) -> None:
@@ -266,4 +286,30 @@ def test_a_live_worker_closed_before_it_started_is_released_all_the_same(qtbot: 
     thread = worker.qthread
     with qtbot.waitSignal(worker.released, timeout=5000):
         worker.close()
+    wait_deleted(qtbot, worker, thread)
+
+
+def test_each_live_job_ends_once_and_a_failure_leaves_the_worker_running(qtbot: QtBot) -> None:
+    """The live worker's promise per job is the same: exactly one end signal each, and one that fails does
+    not end the worker (the next slider move still decodes); only `close()` releases it."""
+    worker = LatestJobWorker("live")
+    thread = worker.qthread
+    seen = record(worker)
+    with qtbot.assertNotEmitted(worker.released):
+        worker.start()
+        with ends_once(qtbot, worker, "finished"), qtbot.waitSignal(worker.finished) as first:
+            worker.submit(GateJob("first"))
+        with ends_once(qtbot, worker, "failed"), qtbot.waitSignal(worker.failed) as failed:
+            worker.submit(RaisingJob(UserError("vae.safetensors is damaged.")))
+        with ends_once(qtbot, worker, "finished"), qtbot.waitSignal(worker.finished) as after:
+            worker.submit(GateJob("after"))
+        assert worker.is_running()
+    assert first.args == ["first", None]
+    assert failed.args == ["vae.safetensors is damaged."]
+    assert after.args == ["after", None]
+    one_each = [["started", end, "ended"] for end in ("finished", "failed", "finished")]
+    assert seen == [name for job in one_each for name in job]
+    with qtbot.waitSignal(worker.released, timeout=5000):
+        worker.close()
+    assert seen[-1] == "released"
     wait_deleted(qtbot, worker, thread)

@@ -1,0 +1,10 @@
+"""Convolutional variational autoencoders: train on a folder of pictures, then reconstruct, morph,
+sample and explore the latent space with sliders.
+
+- `settings`: torch-free sizes, likelihoods and `VaeConfig`, for the window and the CLI;
+- `networks`: the encoder-decoder, the ELBO and bits per dimension (the papers behind them);
+- `training`: the training job and its checkpoints (KL warm-up, cancel, bit-identical resume);
+- `inference`: a trained VAE: load, encode, decode, reconstruct, interpolate, sample, latent offsets,
+  evaluate;
+- `jobs`: reconstruct, interpolate, sample and decode as jobs for the window and the CLI.
+"""

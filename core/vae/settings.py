@@ -1,0 +1,65 @@
+"""What a VAE is and is asked for, torch-free (stdlib and core.errors only), so the window's
+VAE panel and the CLI can use its sizes, likelihoods and config before torch is loaded."""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from core.errors import UserError
+
+ARCH = "conv-vae-v1"
+CHECKPOINT_NAME = "vae.safetensors"
+SIZES = (28, 32, 64, 128)
+LIKELIHOODS = ("bernoulli", "gaussian")
+Likelihood = Literal["bernoulli", "gaussian"]
+PREVIEW_PAIRS = 16  # preview grid: 2 x 8 training pictures over their reconstructions, then 32 samples
+KL_IMAGES = 1024  # pictures the per-dimension KL (slider ranking) is averaged over
+
+
+@dataclass(frozen=True)
+class VaeConfig:
+    size: int = 32
+    channels: int = 1
+    latent: int = 32
+    width: int = 32  # channels of the full-resolution layer; up to 8x this at the bottom
+    beta: float = 1.0
+    likelihood: Likelihood = "bernoulli"
+    warmup: int = 1000  # steps over which the KL weight rises from 0 to beta
+    lr: float = 1e-3
+    batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise UserError(
+                f"The VAE image size must be one of {', '.join(map(str, SIZES))} px, not {self.size}."
+            )
+        if self.channels not in (1, 3):
+            raise UserError(f"Images must have 1 (grey) or 3 (colour) channels, not {self.channels}.")
+        if min(self.latent, self.width, self.batch_size) < 1 or self.lr <= 0 or self.warmup < 0:
+            raise UserError(
+                "The latent size, width and batch size must be at least 1, the learning rate above 0."
+            )
+        if not self.beta > 0:
+            raise UserError(f"Beta must be above 0, not {self.beta}.")
+        if self.likelihood not in LIKELIHOODS:
+            raise UserError(f"The likelihood must be {' or '.join(LIKELIHOODS)}, not {self.likelihood}.")
+
+    @property
+    def base(self) -> int:
+        """Side of the smallest feature map: 28 -> 14 -> 7; 32/64/128 -> ... -> 4."""
+        return 7 if self.size == 28 else 4
+
+    @property
+    def halvings(self) -> int:
+        return round(math.log2(self.size / self.base))
+
+    @property
+    def dimensions(self) -> int:
+        return self.channels * self.size * self.size
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "VaeConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
