@@ -25,8 +25,16 @@ class Progress:
     step: int
     total: int
     losses: Mapping[str, float] = field(default_factory=dict)
-    eta_s: float | None = None
+    eta_s: float | None = None  # None until a few steps are timed: front ends say "estimating"
     stage: str = ""
+    # Where the losses lie on a plot's x axis, and its unit: the step, unless the job counts its progress
+    # in another unit than people do (a stylization: work units for the ETA, iterations for the plot).
+    at: float | None = None
+    unit: str = "step"
+
+    @property
+    def x(self) -> float:
+        return self.step if self.at is None else self.at
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,12 @@ class CancelToken:
         return time.monotonic() - start
 
 
+# The ETA waits for this many steps and seconds after a stage's first step: one step, or a second's
+# worth, extrapolated to a whole run was off by 10x (a VAE run estimated at 23 min took 2).
+ETA_MIN_STEPS = 3
+ETA_MIN_S = 2.0
+
+
 class JobContext:
     """What a running job talks to. Progress events are rate-limited so a fast loop cannot flood a UI."""
 
@@ -105,12 +119,16 @@ class JobContext:
         token: CancelToken | None = None,
         *,
         min_progress_interval_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sink = sink
         self.token = token or CancelToken()
         self._min_interval = min_progress_interval_s
-        self._start = time.monotonic()
+        self._clock = clock
         self._last_emit = -float("inf")
+        # (total, step, time) of the first step reported in the current stage: the ETA's rate is measured
+        # from there, so the one-off cost of that step (reading data, warming up) is not extrapolated.
+        self._anchor: tuple[int, int, float] | None = None
 
     def check(self) -> None:
         """Call between steps: blocks while paused, raises `JobCancelled` once cancelled."""
@@ -119,20 +137,44 @@ class JobContext:
 
     def stop_requested(self) -> bool:
         """Like `check()` but returns True instead of raising, for jobs that keep a partial result."""
-        self._start += self.token.wait_while_paused()  # paused time does not count towards ETA
+        began = self._clock()
+        if self.token.wait_while_paused() and self._anchor is not None:
+            total, step, at = self._anchor  # paused time does not count towards the ETA
+            self._anchor = (total, step, at + self._clock() - began)
         return self.token.cancelled
 
     def progress(
-        self, step: int, total: int, losses: Mapping[str, float] | None = None, stage: str = ""
+        self,
+        step: int,
+        total: int,
+        losses: Mapping[str, float] | None = None,
+        stage: str = "",
+        at: tuple[float, str] | None = None,
     ) -> None:
-        """Report `step` of `total` for the whole job; `stage` names what is being done now."""
-        now = time.monotonic()
+        """Report `step` of `total` for the whole job; `stage` names what is being done now, `at` where
+        the losses lie on a plot, (x, unit), when that is not the step."""
+        now = self._clock()
+        anchor = self._anchor
+        if step >= 1 and (anchor is None or anchor[0] != total or step < anchor[1]):
+            anchor = self._anchor = (total, step, now)  # a new stage (another total) starts a new count
         if step < total and now - self._last_emit < self._min_interval:
             return
         self._last_emit = now
-        # Linear extrapolation: jobs choose steps of about equal cost.
-        eta = (now - self._start) / step * (total - step) if 0 < step <= total else None
-        self.emit(Progress(step, total, dict(losses or {}), eta, stage))
+        x, unit = at if at is not None else (None, "step")
+        self.emit(Progress(step, total, dict(losses or {}), self._eta(step, total, now), stage, x, unit))
+
+    def _eta(self, step: int, total: int, now: float) -> float | None:
+        """Seconds left, extrapolated linearly from the steps since the anchor (jobs choose steps of
+        about equal cost); None until enough of them were timed."""
+        if step >= total:
+            return 0.0
+        if self._anchor is None or self._anchor[0] != total:
+            return None
+        _, first, at = self._anchor
+        timed, elapsed = step - first, now - at
+        if timed < ETA_MIN_STEPS or elapsed < ETA_MIN_S:
+            return None
+        return elapsed / timed * (total - step)
 
     def preview(self, image: "Image.Image", caption: str = "", on_canvas: bool = False) -> None:
         self.emit(Preview(image, caption, on_canvas))

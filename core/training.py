@@ -5,8 +5,12 @@
   state dicts (the classifier's best weights), the step reached and its losses. Saving checks that every
   weight is finite first: a diverged run never replaces its last good checkpoint.
 - `StepLoop` owns the cadence of a run: the cancel check, one step, the loss report (the NaN guard),
-  progress, a checkpoint every N steps, previews, "Stopped at step..." and the final save. A family writes
-  only its step, its preview and what its checkpoint records besides the state.
+  progress, a checkpoint every N steps, previews (every N steps and at least every PREVIEW_INTERVAL_S, so
+  a slow device shows a first grid early), "Stopped at step..." and the final save; it times the run's
+  steps (`seconds_per_step`), which the job reports as a `core.presets.StepTiming`. A family writes only
+  its step, its preview and what its checkpoint records besides the state.
+- `StepTimingJob` times a few steps of each preset's shape on synthetic tensors (each family's
+  `step_seconds`), so a front end can say how long a preset takes before the first run.
 - One resume rule (`resumed_config`): a resumed run keeps the checkpoint's settings, except the length of
   the run and the learning rates (lowering one is the cure for a divergence); other settings that differ
   are named in a message, never applied silently.
@@ -16,7 +20,8 @@ resumed run ends exactly where an uninterrupted one would (bit-identical on the 
 """
 
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,11 +41,16 @@ from core.checkpoints import (
     under_prefix,
 )
 from core.data import ImageSet
+from core.devices import describe, pick_device
 from core.errors import CheckpointError, UserError
 from core.files import require_room
 from core.jobs import JobContext
+from core.presets import DeviceClass, StepShape, StepTiming, device_class, seconds_per_step
 
 REPORT_EVERY_ON_ACCELERATOR = 10  # losses reach the host (a sync) every N steps; on the CPU every step
+PREVIEW_INTERVAL_S = 10.0  # a preview at least this often, whatever preview_every says
+PROBE_STEPS = 2  # steps timed per shape by `time_steps`, after one untimed step that pays the one-off costs
+PROBE_BUDGET_S = 5.0  # what `time_steps` may spend; shapes that would not fit are estimated by cost instead
 
 
 def require_at_least_one(values: Mapping[str, int]) -> None:
@@ -217,11 +227,21 @@ class StepLoop:
     report_every: int = 1
     stage: Callable[[int], str] | None = None  # "Training: step k of N" by default
     progress_total: int | None = None  # steps the progress bar counts to (default: those left to run)
+    preview_interval_s: float | None = PREVIEW_INTERVAL_S  # also preview when this long since the last
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.start = self.state.step
         self._window: Tensor | None = None  # loss sums since the last report
         self._in_window = 0
+        self._last_preview = self.clock()
+        self._timed_s, self._timed_steps = 0.0, 0
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        """Mean wall time of this run's steps after its first (which pays one-off costs: allocation,
+        kernel choice), previews and checkpoints included, pauses not; None before a second step."""
+        return self._timed_s / self._timed_steps if self._timed_steps else None
 
     @staticmethod
     def report_interval(device: torch.device) -> int:
@@ -235,6 +255,7 @@ class StepLoop:
             if self.ctx.stop_requested():
                 self.report()
                 return False
+            began = self.clock()
             state.step += 1
             losses = step(state.step).detach()
             self._window = losses if self._window is None else self._window + losses
@@ -246,9 +267,19 @@ class StepLoop:
                 self.report()
             if checkpoint_due:
                 self.save()
-            if self.preview is not None and self.preview_every and k % self.preview_every == 0:
+            if self.preview is not None and self._preview_due(k):
                 self.preview(k)
+                self._last_preview = self.clock()
+            if k > self.start + 1:
+                self._timed_s += self.clock() - began
+                self._timed_steps += 1
         return True
+
+    def _preview_due(self, k: int) -> bool:
+        if self.preview_every and k % self.preview_every == 0:
+            return True
+        interval = self.preview_interval_s
+        return interval is not None and self.clock() - self._last_preview >= interval
 
     def report(self) -> None:
         """Bring the window's mean losses to the host, check them, show them."""
@@ -271,3 +302,67 @@ class StepLoop:
                 f"Stopped at step {self.state.step} of {self.total}; resume from {out} to go on."
             )
         self.save()
+
+
+def step_timing(loop: StepLoop, device: torch.device, shape: StepShape) -> StepTiming | None:
+    """What a finished (or stopped) run measured of its steps on `device`, None when too short to say."""
+    rate = loop.seconds_per_step
+    return None if rate is None else StepTiming(describe(device), device_class(device.type), shape, rate)
+
+
+def time_steps(
+    shapes: Sequence[StepShape],
+    make_step: Callable[[StepShape], Callable[[int], Tensor]],
+    budget_s: float = PROBE_BUDGET_S,
+    check: Callable[[], None] = lambda: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[StepShape, float]:
+    """Seconds per step of each shape, cheapest first: `make_step(shape)` builds a family's real step on
+    synthetic data; one untimed step, then PROBE_STEPS timed ones. A shape is timed only while its predicted
+    cost (scaled from those timed so far) fits in `budget_s`; the cheapest always is. `check` is called
+    between steps (a cancel)."""
+    rates: dict[StepShape, float] = {}
+    began = clock()
+    for shape in sorted(set(shapes), key=lambda s: s.cost):
+        predicted = seconds_per_step(shape, rates)
+        if predicted is not None and clock() - began + (1 + PROBE_STEPS) * predicted > budget_s:
+            break  # the rest cost more still
+        step = make_step(shape)
+        step(1).tolist()  # .tolist() waits for the device
+        check()
+        timed = clock()
+        for k in range(2, 2 + PROBE_STEPS):
+            losses = step(k)
+        losses.tolist()
+        rates[shape] = (clock() - timed) / PROBE_STEPS
+        check()
+    return rates
+
+
+StepSeconds = Callable[[Sequence[StepShape], torch.device, float, Callable[[], None]], dict[StepShape, float]]
+
+
+class StepTimingJob:
+    """Time training steps of a family on the device its jobs use, for the shapes of its presets on that
+    device's class (`shapes`), unless the device is among those already `measured` (descriptions: the
+    family's rates are known there); `step_seconds` is the family's (core.gan.training.step_seconds, ...).
+    Returns what it measured."""
+
+    title = "Timing training steps"
+
+    def __init__(
+        self,
+        step_seconds: StepSeconds,
+        shapes: Mapping[DeviceClass, Sequence[StepShape]],
+        measured: Collection[str] = (),
+        device: str | None = None,
+    ) -> None:
+        self.step_seconds, self.shapes, self.measured, self.device = step_seconds, shapes, measured, device
+
+    def run(self, ctx: JobContext) -> list[StepTiming]:
+        device = pick_device(self.device)
+        name, kind = describe(device), device_class(device.type)
+        if name in self.measured:
+            return []
+        rates = self.step_seconds(self.shapes[kind], device, PROBE_BUDGET_S, ctx.check)
+        return [StepTiming(name, kind, shape, rate) for shape, rate in rates.items()]

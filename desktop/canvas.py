@@ -23,7 +23,9 @@ WHEEL_STEP = 1.15  # zoom factor per wheel notch (120 angle units)
 
 
 class _PictureItem(QGraphicsItem):
-    """Draws the current picture and, in compare mode, the previous one left of a movable divider."""
+    """Draws the current picture and, in compare mode, the previous one left of a movable divider. The
+    previous picture is scaled onto the current one's rectangle (a stylization is often smaller than its
+    photo), so both sides of the divider show the same region of the scene."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,7 +45,8 @@ class _PictureItem(QGraphicsItem):
             return
         x = self.split * self.after.width()
         height = self.after.height()
-        painter.drawPixmap(QRectF(0, 0, x, height), self.before, QRectF(0, 0, x, self.before.height()))
+        source = QRectF(0, 0, self.split * self.before.width(), self.before.height())
+        painter.drawPixmap(QRectF(0, 0, x, height), self.before, source)
         pen = QPen(QColor(255, 255, 255, 220), 0)  # cosmetic: one screen pixel at any zoom
         painter.setPen(pen)
         painter.drawLine(QPointF(x, 0), QPointF(x, height))

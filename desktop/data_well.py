@@ -6,7 +6,7 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QPushButton, QWidget
 
-from core.catalog import FASHION_MNIST
+from core.catalog import FASHION_MNIST, FASHION_MNIST_TRAIN_IMAGES
 
 
 class DataWell(QWidget):
@@ -27,22 +27,24 @@ class DataWell(QWidget):
         self.label.setStyleSheet(
             "QLabel { border: 2px dashed palette(mid); border-radius: 6px; padding: 10px; }"
         )
-        choose = QPushButton("Choose folder…")
-        choose.clicked.connect(self._choose_folder)
-        fashion = QPushButton("Use Fashion-MNIST")
-        fashion.clicked.connect(lambda: self.set_spec(FASHION_MNIST))
+        self.choose_button = QPushButton("Choose folder…")
+        self.choose_button.clicked.connect(self._choose_folder)
+        self.fashion_button = QPushButton("Use Fashion-MNIST")
+        self.fashion_button.clicked.connect(lambda: self.set_spec(FASHION_MNIST))
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label, 0, 0, 1, 2)
-        layout.addWidget(choose, 1, 0)
-        layout.addWidget(fashion, 1, 1)
+        layout.addWidget(self.choose_button, 1, 0)
+        layout.addWidget(self.fashion_button, 1, 1)
         self.spec = ""
         self.set_spec(str(settings.value(key, "")))
 
     def set_spec(self, spec: str) -> None:
         self.spec = spec
         self._settings.setValue(self._key, spec)
-        name = "Fashion-MNIST (70,000 clothing images)" if spec == FASHION_MNIST else spec
+        # Training reads the training split only: the count a trained model records.
+        fashion = f"Fashion-MNIST ({FASHION_MNIST_TRAIN_IMAGES:,} clothing images)"
+        name = fashion if spec == FASHION_MNIST else spec
         self.label.setText(f"Data: {name}" if spec else self._hint)
         self.changed.emit(spec)
 

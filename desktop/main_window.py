@@ -25,15 +25,19 @@ from core import __version__, paths
 from core.catalog import Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.errors import ImageError, UserError
+from core.history import Entry
 from core.images import list_images, load_image, save_image
 from core.jobs import ImageResult, Job, Resumable
 from core.warmup import WarmUpJob
 from desktop.canvas import Canvas
+from desktop.history_strip import HistoryStrip
 from desktop.image_well import IMAGE_FILTER
 from desktop.model_picker import ModelPicker
 from desktop.panels import PANELS, ModelPanel
 from desktop.progress_panel import ProgressPanel
 from desktop.qimage import to_qimage
+from desktop.theme import theme_menu
+from desktop.widgets import WheelGuard
 from desktop.workers import JobWorker
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,7 @@ class MainWindow(QMainWindow):
         self._job_source: Picture | None = None  # the picture a running job started from
         self._job_title = ""
         self._job_owner: ModelPanel | None = None  # the panel whose job is running, if one built it
+        self._showing_preview = False  # the canvas shows a job's preview, not `picture`
         self.error_box: QMessageBox | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
@@ -106,6 +111,8 @@ class MainWindow(QMainWindow):
             self._add_panel(make_panel(self.settings))
         self.model_picker.tool_selected.connect(self._on_tool_selected)
         self.model_picker.model_selected.connect(self._on_model_selected)
+        self.model_picker.models_changed.connect(self._on_models_renamed_or_deleted)
+        self.model_picker.problem.connect(self.show_error)
         self.progress_panel = ProgressPanel()
 
         self._add_dock("Models", self.model_picker, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -119,8 +126,16 @@ class MainWindow(QMainWindow):
         tools_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scrollbar = tools_scroll.verticalScrollBar().sizeHint().width()
         tools_scroll.setMinimumWidth(self.tools.minimumSizeHint().width() + scrollbar)  # never clip a panel
+        self.tools_scroll = tools_scroll
+        self.tools.currentChanged.connect(self._scroll_tools_to_top)
+        self._wheel_guard = WheelGuard(self.tools)  # the wheel scrolls the dock, not the values it passes
         self._add_dock("Tools", tools_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Progress", self.progress_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.history_strip = HistoryStrip()  # beside Progress: a second dock in the bottom area goes right
+        self.history_strip.chosen.connect(self._return_to_history)
+        self.history_strip.compare_requested.connect(self._compare_history)
+        self.history_strip.problem.connect(self.show_error)
+        self._add_dock("History", self.history_strip, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.zoom_label = QLabel()
         self.device_label = QLabel("Device: …")
         self.statusBar().addPermanentWidget(self.zoom_label)
@@ -141,6 +156,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_images(None)
         else:
             self.canvas.set_images(picture.image, picture.before)
+        self._show_zoom(self.canvas.zoom())  # the canvas refits (and reports) only when the size changes
         self.compare_action.setEnabled(self.canvas.can_compare())
         self.compare_action.setChecked(self.compare_action.isChecked() and self.canvas.can_compare())
         self.save_action.setEnabled(picture is not None)
@@ -230,6 +246,7 @@ class MainWindow(QMainWindow):
         worker.start()
 
     def _on_job_finished(self, result: object, image: QImage | None) -> None:
+        self._end_live_preview()
         if image is not None and isinstance(result, ImageResult):
             self._keep_result(result, image)
         elif isinstance(result, Path) and result.suffix == ".onnx":
@@ -242,13 +259,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{self.worker.title}: done", 5000)
 
     def _on_job_cancelled(self, result: object, image: QImage | None) -> None:
+        self._end_live_preview()
         if image is not None and isinstance(result, ImageResult):
             self._keep_result(result, image)  # the latest stylization is worth keeping
-        else:
-            self.show_picture(self.picture)  # take back any live preview
         if isinstance(result, Path):
             self._refresh_models(result)  # a cancelled training run leaves a resumable checkpoint
         self.statusBar().showMessage("Cancelled", 5000)
+
+    def _on_models_renamed_or_deleted(self) -> None:
+        for panel in self.panels:
+            panel.models_changed()
 
     def _refresh_models(self, trained: Path) -> None:
         self.model_picker.refresh()
@@ -260,21 +280,58 @@ class MainWindow(QMainWindow):
         source = self._job_source
         settings = {**(source.settings if source else {}), **result.settings}
         before = source.image if source else None
-        name = source.name if source else str(result.settings.get("operation", "untitled"))
+        # A new picture (samples, mistakes) is named by its caption, which the title bar shows.
+        name = (
+            source.name
+            if source
+            else str(result.settings.get("caption", result.settings.get("operation", "untitled")))
+        )
         self.set_picture(Picture(result.image, image, before, settings, name), self._job_title)
+        self.history_strip.add(result.image, settings, name)  # written in the background
+
+    def _return_to_history(self, entry: Entry) -> None:
+        """A history item back on the canvas, undoably, with its settings (Save As writes them)."""
+        image = self.history_strip.load(entry)
+        if image is not None:
+            picture = Picture(image, to_qimage(image), None, entry.settings, entry.name)
+            self.set_picture(picture, "Return to history item")
+
+    def _compare_history(self, older: Entry, newer: Entry) -> None:
+        before, after = self.history_strip.load(older), self.history_strip.load(newer)
+        if before is not None and after is not None:
+            picture = Picture(after, to_qimage(after), to_qimage(before), newer.settings, newer.name)
+            self.set_picture(picture, "Compare history items")
+            self.compare_action.setChecked(True)
 
     def _on_job_preview(self, image: QImage, caption: str, on_canvas: bool) -> None:
-        if on_canvas:
+        """A job's work in progress: on the canvas when the job asks (a stylization), or when it is a
+        training run's sample grid and View > Training Previews on Canvas is on; the progress dock shows
+        it anyway. The canvas goes back to the picture when the job ends (`_end_live_preview`)."""
+        training = self.worker is not None and isinstance(self.worker.job, Resumable)
+        if on_canvas or (training and self.training_on_canvas_action.isChecked()):
             self.canvas.set_images(image)
+            self._showing_preview = True
             self.statusBar().showMessage(caption)
 
+    def _end_live_preview(self) -> None:
+        """Put the picture back where a job's preview stood (the result, if any, lands after this)."""
+        if self._showing_preview:
+            self._showing_preview = False
+            self.show_picture(self.picture)
+
+    def _show_training_on_canvas(self, shown: bool) -> None:
+        self.settings.setValue("view/training_on_canvas", shown)
+        if not shown:
+            self._end_live_preview()
+
     def _on_job_failed(self, message: str) -> None:
-        self.show_picture(self.picture)  # take back any live preview
+        self._end_live_preview()
         self.show_error("The job failed", message)
 
     def _set_busy(self, busy: bool) -> None:
         for panel in self.panels:
             panel.set_busy(busy)
+        self.model_picker.set_busy(busy)  # no renaming or deleting a run folder a job may write into
 
     def _on_worker_released(self) -> None:
         """The job's thread has stopped (the worker deletes itself next): the job slot is free."""
@@ -293,6 +350,8 @@ class MainWindow(QMainWindow):
     def _on_warmed_up(self, device: object, _image: object) -> None:
         self.device = str(device)
         self.device_label.setText(f"Device: {device}")
+        for panel in self.panels:
+            panel.device_ready()
         self.device_ready.emit()
 
     def _on_warm_up_failed(self, message: str) -> None:
@@ -353,9 +412,29 @@ class MainWindow(QMainWindow):
         self.compare_action.setCheckable(True)
         self.compare_action.setEnabled(False)
         self.compare_action.toggled.connect(self.canvas.set_compare)
+        self.training_on_canvas_action = self._action(view_menu, "&Training Previews on Canvas", None)
+        self.training_on_canvas_action.setCheckable(True)
+        self.training_on_canvas_action.setChecked(
+            self.settings.value("view/training_on_canvas", True, type=bool)  # type: ignore[arg-type]
+        )
+        self.training_on_canvas_action.setToolTip(
+            "While a model trains, its latest sample grid fills the canvas"
+        )
+        self.training_on_canvas_action.toggled.connect(self._show_training_on_canvas)
         view_menu.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self.theme_menu = theme_menu(self, self.settings)
+        view_menu.addMenu(self.theme_menu)
+
+        # Every built-in tool of the model picker (so every family's, from the catalog), with Alt+1...
+        self.studios_menu = self.menuBar().addMenu("&Studios")
+        tools_dock = next(d for d in self.findChildren(QDockWidget) if d.objectName() == "dock-tools")
+        for action in self.model_picker.tool_actions(self):
+            action.triggered.connect(tools_dock.show)  # the studio's panel shows even if the dock was closed
+            action.triggered.connect(tools_dock.raise_)
+            self.studios_menu.addAction(action)
 
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Neural Easel", self._about)
@@ -429,6 +508,10 @@ class MainWindow(QMainWindow):
         panel.status.connect(self.statusBar().showMessage)
         panel.cancel_requested.connect(lambda: self.progress_panel.cancel())
 
+    def _scroll_tools_to_top(self) -> None:
+        """A new panel in the Tools dock is shown from its top, wherever the last one was scrolled to."""
+        self.tools_scroll.verticalScrollBar().setValue(0)
+
     def _on_tool_selected(self, tool: Tool) -> None:
         self.tools.setCurrentWidget(self.tool_panels[tool])
 
@@ -454,7 +537,9 @@ class MainWindow(QMainWindow):
     # --- window state --------------------------------------------------------------------------------
 
     def _show_zoom(self, zoom: float) -> None:
-        size = f"{self.picture.image.width()} x {self.picture.image.height()} px · " if self.picture else ""
+        """The size of the picture the canvas shows (a result, a live preview) and the zoom."""
+        image = self.canvas.image()
+        size = f"{image.width()} x {image.height()} px · " if image is not None else ""
         self.zoom_label.setText(f"{size}{zoom * self.canvas.devicePixelRatioF() * 100:.0f}%")
 
     def _update_title(self) -> None:
@@ -475,6 +560,8 @@ class MainWindow(QMainWindow):
                 [docks["dock-models"], docks["dock-tools"]], [220, 300], Qt.Orientation.Horizontal
             )
             self.resizeDocks([docks["dock-progress"]], [150], Qt.Orientation.Vertical)
+            bottom = [docks["dock-progress"], docks["dock-history"]]
+            self.resizeDocks(bottom, [560, 720], Qt.Orientation.Horizontal)  # room for the loss plot
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._may_stop_running_job():
@@ -484,6 +571,7 @@ class MainWindow(QMainWindow):
             self._warm_up.wait(CLOSE_WAIT_MS)  # an import cannot be interrupted; it ends by itself
         for panel in self.panels:
             panel.close_down()
+        self.history_strip.close_down()  # waits for the history's writes: none left half-written
         if self.worker is not None:
             # Jobs check their cancel flag every step, so this wait is one step long (and a training
             # job's save of the step reached).

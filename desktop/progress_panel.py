@@ -115,12 +115,13 @@ class ProgressPanel(QWidget):
         self.bar.setRange(0, event.total)
         self.bar.setValue(event.step)
         parts = [event.stage or f"step {event.step} of {event.total}"]
-        if event.eta_s is not None and event.step < event.total:
-            parts.append(f"about {format_duration(event.eta_s)} left")
+        if event.step < event.total:
+            left = event.eta_s  # None: the job has not timed enough steps to say
+            parts.append("estimating…" if left is None else f"about {format_duration(left)} left")
         if not self.pause_button.isChecked():
             self.status.setText(" · ".join(parts))
         if event.losses:
-            self.plot.add(event.step, dict(event.losses))
+            self.plot.add(event.x, dict(event.losses), event.unit)
             self.plot.show()
 
     def _on_preview(self, image: QImage, caption: str, on_canvas: bool) -> None:

@@ -1,8 +1,9 @@
 """What a trained classifier does: load its checkpoint, `predict` the labels of a picture as the
-training images were seen, and export it to ONNX."""
+training images were seen (`classify`: with whether the picture looks like the training pictures at all,
+`core.classifier.novelty`), and export it to ONNX."""
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ from torch import Tensor
 
 from core.checkpoints import CheckpointInfo, ModelKind, load_model
 from core.classifier.networks import ClassifierNet, _Probabilities
+from core.classifier.novelty import PREFIX, Novelty, NoveltyCheck
 from core.classifier.settings import ARCH, ClassifierConfig
 from core.errors import UserError
 from core.export import export_module
@@ -21,10 +23,12 @@ class LoadedClassifier(NamedTuple):
     net: ClassifierNet  # the best weights on validation, in eval mode on the CPU
     config: ClassifierConfig
     info: CheckpointInfo
+    novelty: NoveltyCheck | None = None  # None: trained before the check existed (or not calibrated)
 
 
 def load_classifier(path: str | Path) -> LoadedClassifier:
-    """The trained network of a classifier checkpoint (its best weights), its config and info."""
+    """The trained network of a classifier checkpoint (its best weights), its config, info and the
+    calibrated check of unfamiliar pictures when the checkpoint has one."""
     net, info = load_model(
         path,
         ModelKind.CLASSIFIER,
@@ -32,7 +36,22 @@ def load_classifier(path: str | Path) -> LoadedClassifier:
         lambda config: ClassifierNet(ClassifierConfig.from_dict(config)),
         "best.",
     )
-    return LoadedClassifier(net, net.config, info)
+    record = info.training.get(PREFIX)
+    return LoadedClassifier(net, net.config, info, _novelty_check(path, record) if record else None)
+
+
+def _novelty_check(path: str | Path, record: dict[str, Any]) -> NoveltyCheck | None:
+    """The "ood." tensors of the checkpoint with the training JSON's record; None when they are missing
+    (the check is then left out: the classifier still works)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = [n for n in f.keys() if n.startswith(f"{PREFIX}.")]  # noqa: SIM118
+            tensors = {n.removeprefix(f"{PREFIX}."): f.get_tensor(n) for n in names}
+    except (SafetensorError, OSError):
+        return None
+    return NoveltyCheck.of(tensors, record)
 
 
 def loaded(model: "str | Path | LoadedClassifier") -> LoadedClassifier:
@@ -59,19 +78,36 @@ class Prediction(NamedTuple):
     probability: float
 
 
-def predict(
+class Classification(NamedTuple):
+    top: list[Prediction]  # most probable first
+    novelty: Novelty | None  # whether the picture looks unlike the training pictures; None: not calibrated
+
+
+def classify(
     model: "str | Path | LoadedClassifier", image: Image.Image | str | Path, top: int = 3
-) -> list[Prediction]:
-    """The `top` most probable labels of a picture (or an image file), most probable first."""
+) -> Classification:
+    """The `top` most probable labels of a picture (or an image file), most probable first, and how
+    unlike the training pictures it looks (`core.classifier.novelty`), from one pass of the network."""
     if top < 1:
         raise UserError(f"Ask for at least the top 1 label, not {top}.")
     classifier = loaded(model)
     picture = image if isinstance(image, Image.Image) else load_image(image)
+    net = classifier.net
     with torch.inference_mode():
-        probabilities = classifier.net(to_input(picture, classifier.config)).softmax(dim=1)[0]
+        pooled = net.pooled(to_input(picture, classifier.config))
+        probabilities = net.head(pooled).softmax(dim=1)[0]
     values, indices = probabilities.topk(min(top, len(classifier.config.class_names)))
     names = classifier.config.class_names
-    return [Prediction(names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]
+    labels = [Prediction(names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]
+    novelty = None if classifier.novelty is None else classifier.novelty.check(pooled)[0]
+    return Classification(labels, novelty)
+
+
+def predict(
+    model: "str | Path | LoadedClassifier", image: Image.Image | str | Path, top: int = 3
+) -> list[Prediction]:
+    """The `top` most probable labels of a picture (or an image file), most probable first."""
+    return classify(model, image, top).top
 
 
 def export_onnx(model: "str | Path | LoadedClassifier", out: str | Path) -> float:

@@ -1,5 +1,6 @@
-"""Jobs that use a trained classifier: classify a picture (with its Grad-CAM overlay), evaluate on a data
-set, show the validation mistakes of one confusion-matrix cell, export to ONNX."""
+"""Jobs that use a trained classifier: classify a picture (with whether it looks like the training
+pictures, and its Grad-CAM overlay), evaluate on a data set, show the validation mistakes of one
+confusion-matrix cell, export to ONNX."""
 
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ from PIL import Image
 from core.checkpoints import model_name
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
 from core.classifier.gradcam import grad_cam, overlay
-from core.classifier.inference import load_classifier, predict
+from core.classifier.inference import Classification, classify, load_classifier
 from core.data import ImageSet, open_data_set
 from core.errors import UserError
 from core.images import grid
@@ -21,26 +22,33 @@ THUMBNAIL = 96  # px: mistakes are shown at least this large, whatever size the 
 
 
 class ClassifyJob:
-    """The top-k labels of a picture and its Grad-CAM overlay for the most probable one. The ImageResult's
-    settings carry "top": [[label, probability], ...]."""
+    """The top-k labels of a picture, whether it looks unlike the training pictures and, with `grad_cam`,
+    its Grad-CAM overlay for the most probable label. With the overlay: an ImageResult whose settings carry
+    "top": [[label, probability], ...] and "novelty": {"score", "threshold", "unlike"} (None for a
+    checkpoint trained before the check); without: the `Classification` itself (the canvas is untouched)."""
 
     title = "Classify"
 
-    def __init__(self, model: Path, image: Image.Image, top: int = 3) -> None:
-        self.model, self.image, self.top = Path(model), image, top
+    def __init__(self, model: Path, image: Image.Image, top: int = 3, grad_cam: bool = True) -> None:
+        self.model, self.image, self.top, self.grad_cam = Path(model), image, top, grad_cam
 
-    def run(self, ctx: JobContext) -> ImageResult:
+    def run(self, ctx: JobContext) -> ImageResult | Classification:
         ctx.progress(0, 1, stage="Classifying")
         classifier = load_classifier(self.model)
-        predictions = predict(classifier, self.image, self.top)
+        classification = classify(classifier, self.image, self.top)
+        if not self.grad_cam:
+            ctx.progress(1, 1, stage="Classified")
+            return classification
         cam, index = grad_cam(classifier, self.image)
         ctx.progress(1, 1, stage="Classified")
         label = classifier.config.class_names[index]
+        novelty = classification.novelty
         settings = {
             "operation": "classifier-grad-cam",
             "model": model_name(self.model),
             "class": label,
-            "top": [[p.label, p.probability] for p in predictions],
+            "top": [[p.label, p.probability] for p in classification.top],
+            "novelty": None if novelty is None else novelty.to_json(),
         }
         return ImageResult(overlay(self.image, cam), settings)
 
@@ -124,14 +132,16 @@ class MistakesJob:
                 f"{Path(spec).name} has changed since the training ({len(data)} images, then "
                 f"{training.get('image_count')}): its mistakes cannot be matched to images."
             )
+        true, predicted = names[self.true], names[self.predicted]
         side = max(THUMBNAIL, config.size)
         pictures = [_picture(data.images[i]).resize((side, side), Image.Resampling.NEAREST) for i in indices]
         ctx.progress(1, 1, stage="Done")
         settings: dict[str, Any] = {
             "operation": "classifier-mistakes",
             "model": model_name(self.model),
-            "true": names[self.true],
-            "predicted": names[self.predicted],
+            "true": true,
+            "predicted": predicted,
+            "caption": f"{len(pictures)} {true} validation images taken for {predicted}",
         }
         return ImageResult(grid(pictures, math.ceil(math.sqrt(len(pictures)))), settings)
 

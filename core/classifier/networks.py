@@ -61,7 +61,7 @@ class CompactResNet(nn.Module):
 
 class ClassifierNet(nn.Module):
     """(B, C, S, S) in [-1, 1] -> (B, classes) logits; `features` gives the last feature maps (the layer
-    Grad-CAM explains) and `classify` the logits from them."""
+    Grad-CAM explains), `pooled` their average and `classify` the logits from them."""
 
     mean: Tensor
     std: Tensor
@@ -93,6 +93,11 @@ class ClassifierNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         return self.trunk(self.prepare(x))  # type: ignore[no-any-return]
+
+    def pooled(self, x: Tensor) -> Tensor:
+        """(B, C, S, S) -> (B, F): the global average of the last feature maps, what the head reads (and
+        what `core.classifier.novelty` compares with the training pictures')."""
+        return self.features(x).mean(dim=(2, 3))
 
     def classify(self, features: Tensor) -> Tensor:
         return self.head(features.mean(dim=(2, 3)))  # type: ignore[no-any-return]

@@ -25,12 +25,18 @@ with (seed, k), and dropout runs under a forked RNG seeded the same way: a resum
 an uninterrupted one would (bit-identical on the CPU). Cancel saves a resumable checkpoint; a NaN or
 infinite loss stops with a UserError and leaves the last good checkpoint in place.
 
+At the end of a run that finished, the check of unfamiliar pictures is calibrated on the best weights
+(`core.classifier.novelty`: class means and a shared covariance of the training pictures' pooled
+features, the threshold at the 95th percentile of the validation pictures' distances).
+
 Checkpoint (kind CLASSIFIER, arch ARCH) `<out>/classifier.safetensors`: the current weights "net.", the
-best ones "best.", the optimizer "optim."; the config is `asdict(ClassifierConfig)`; the training JSON
-holds the position (epoch, batch, step), the settings, the per-epoch history and the best epoch's
-validation `Evaluation` (with the data-set indices of its mistakes and `data_spec` to reopen the data).
+best ones "best.", the optimizer "optim.", the novelty check's "ood.means" and "ood.whitening"; the config
+is `asdict(ClassifierConfig)`; the training JSON holds the position (epoch, batch, step), the settings, the
+per-epoch history, the best epoch's validation `Evaluation` (with the data-set indices of its mistakes and
+`data_spec` to reopen the data) and the check's calibration "ood" (threshold, validation quantiles).
 """
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +53,8 @@ from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint
 from core.classifier.backbones import load_backbone
 from core.classifier.evaluation import Evaluation, evaluation_of, logits_of
 from core.classifier.networks import ClassifierNet
+from core.classifier.novelty import MAX_FIT_IMAGES, fit
+from core.classifier.novelty import PREFIX as NOVELTY
 from core.classifier.settings import (
     ARCH,
     CHECKPOINT_NAME,
@@ -265,6 +273,8 @@ class ClassifierTrainingJob(Resumable):
         finished = trainer.train()
         if state.evaluation is None:  # cancelled before the first epoch ended: judge what there is
             state.evaluation = trainer.validate(state.net)[0]
+        if finished:
+            trainer.calibrate()
         state.save(self.out)
         if not finished:
             ctx.message(f"Stopped in epoch {state.epoch + 1}; resume from {self.out} to go on.")
@@ -379,6 +389,7 @@ class _State:
     def restore(self, resumed: Resumed, ctx: JobContext) -> None:
         path, _, info = resumed
         self.training = dict(info.training)
+        self.training.pop(NOVELTY, None)  # the weights go on changing: calibrated anew at the end
         self.epoch, self.batch = (int(info.training.get(k, 0)) for k in ("epoch", "batch"))
         if self.epoch >= self.total_epochs:
             raise UserError(
@@ -528,6 +539,53 @@ class _Trainer:
                     self.ctx.progress(done, total, stage="Computing the backbone's features (once)")
         self.features = torch.stack([torch.cat(parts["plain"]), torch.cat(parts["mirror"])])
         self.val_features = torch.cat(parts["val"])
+
+    def calibrate(self) -> None:
+        """The check of unfamiliar pictures (`core.classifier.novelty`) for the best weights: class means and
+        shared covariance of the training pictures' pooled features, threshold from the validation
+        pictures'; kept in the checkpoint ("ood." tensors, the training JSON's "ood"). Skipped, with a
+        message, when stopped meanwhile: the model works without it."""
+        s = self.state
+        fit_idx = self.train_idx
+        if len(fit_idx) > MAX_FIT_IMAGES:  # a seeded sample is plenty for means and a covariance
+            sample = torch.randperm(len(fit_idx), generator=_rng(s.settings.seed, 7))[:MAX_FIT_IMAGES]
+            fit_idx = fit_idx[sample.sort().values]
+        head_only = s.config.route == PRETRAINED and s.training["best_epoch"] <= s.settings.epochs
+        train: Tensor | None
+        validation: Tensor | None
+        if head_only and self.features is not None and self.val_features is not None:
+            # The best weights' trunk is the frozen one whose features were computed for the head.
+            train = self.features[0, torch.searchsorted(self.train_idx, fit_idx)]
+            validation = self.val_features
+        else:
+            net = copy.deepcopy(s.net)
+            net.load_state_dict(s.best)
+            total = len(fit_idx) + len(self.val_idx)
+            train = self._pooled(net, fit_idx, 0, total)
+            validation = None if train is None else self._pooled(net, self.val_idx, len(fit_idx), total)
+        if train is None or validation is None:
+            self.ctx.message("Stopped before checking what the training pictures look like: no warning "
+                             "for unfamiliar pictures until a resumed run finishes.")  # fmt: skip
+            return
+        check, record = fit(train, self.labels[fit_idx], validation)
+        s.run.saved_weights[NOVELTY] = check.tensors()
+        s.training[NOVELTY] = record
+
+    def _pooled(self, net: ClassifierNet, indices: Tensor, done: int, total: int) -> Tensor | None:
+        """(len(indices), F) pooled features of the data set's images `indices` (None when stopped)."""
+        s = self.state
+        net.eval()
+        out = []
+        chunk = 256 if s.config.route == SCRATCH else 32
+        with torch.inference_mode():
+            for part in torch.split(indices, chunk):
+                if self.ctx.stop_requested():
+                    return None
+                x = self.data.images[part].to(s.device).float().div_(127.5).sub_(1.0)
+                out.append(net.pooled(x).float().cpu())
+                done += len(part)
+                self.ctx.progress(done, total, stage="Learning what the training pictures look like")
+        return torch.cat(out)
 
     @property
     def total_steps(self) -> int:

@@ -39,16 +39,18 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from core.classifier.inference import load_classifier, predict
+    from core.classifier.inference import classify, load_classifier
 
     classifier = load_classifier(args.checkpoint)
     for image in args.images:
-        top = predict(classifier, image, args.top)
+        top, novelty = classify(classifier, image, args.top)
         if args.json:
             entries = [{"label": p.label, "probability": round(p.probability, 6)} for p in top]
-            print(json.dumps({"image": str(image), "top": entries}))
+            ood = None if novelty is None else novelty.to_json()
+            print(json.dumps({"image": str(image), "top": entries, "novelty": ood}))
         else:
-            print(f"{image}\t" + "\t".join(f"{p.label} {p.probability:.3f}" for p in top))
+            warning = f"\t{novelty.describe()}" if novelty is not None and novelty.unlike else ""
+            print(f"{image}\t" + "\t".join(f"{p.label} {p.probability:.3f}" for p in top) + warning)
     return 0
 
 
@@ -99,11 +101,19 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train.add_argument("--device", help=DEVICE_HELP)
     train.set_defaults(handler=_train_classifier)
 
-    classify = commands.add_parser("classify", help="the most probable labels of pictures")
+    classify = commands.add_parser(
+        "classify",
+        help="the most probable labels of pictures, and a warning for a picture unlike the training ones",
+    )
     classify.add_argument("checkpoint", type=Path)
     classify.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     classify.add_argument("--top", type=int, default=3, help="how many labels per picture")
-    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per line; "novelty": {"score", "threshold", "unlike"}, or null for a model '
+        "trained before the check",
+    )
     classify.set_defaults(handler=_classify)
 
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion matrix on a labelled data set")

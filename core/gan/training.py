@@ -11,9 +11,11 @@ next supported size, so a 28 px set trains a 32 px model.
 
 Checkpoints (kind GAN, arch ARCH, the layout of core.training) name G, D and the EMA generator "g", "d",
 "ema" and the two Adam optimisers "opt_g", "opt_d"; the config is `asdict(GanConfig)`.
+
+`step_seconds` times this step on synthetic images for the presets' time estimates (core.presets).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from core.gan.settings import (
 from core.images import grid
 from core.jobs import JobContext, Resumable
 from core.latents import latents
+from core.presets import StepShape, StepTiming
 from core.safety import check_new_model
 from core.training import (
     StepLoop,
@@ -49,6 +52,8 @@ from core.training import (
     require_at_least_one,
     resumed_config,
     seeded,
+    step_timing,
+    time_steps,
 )
 
 LOSS_NAMES = ("d", "g", "d_real", "d_fake")  # the last two: D's mean scores on real and fake images
@@ -100,6 +105,7 @@ class GanTrainingJob(Resumable):
         self.sample_every, self.checkpoint_every = sample_every, checkpoint_every
         self.resume = None if resume is None else Path(resume)
         self.device, self.data_name = device, data_name
+        self.timing: StepTiming | None = None  # measured by `run`, for the next estimate
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
@@ -117,17 +123,8 @@ class GanTrainingJob(Resumable):
             raise UserError(f"{name} has other classes than the model ({', '.join(config.class_names)}).")
 
         layout = memory_format(device)
-        g_net, d_net, ema = _new_nets(config)
-        for net in (g_net, d_net, ema):
-            net.to(device).to(memory_format=layout)
-        ema.eval().requires_grad_(False)
-        state = TrainingState(
-            modules={"g": g_net, "d": d_net, "ema": ema},
-            optimizers={
-                "opt_g": torch.optim.Adam(g_net.parameters(), lr=config.lr_g, betas=config.betas),
-                "opt_d": torch.optim.Adam(d_net.parameters(), lr=config.lr_d, betas=config.betas),
-            },
-        )
+        state = _new_state(config, device, layout)
+        ema = state.modules["ema"]
         if resumed is not None:
             state.restore(resumed, lrs={"opt_g": config.lr_g, "opt_d": config.lr_d})
             ctx.message(f"Resuming from step {state.step} of {resumed.path.name}.")
@@ -154,7 +151,8 @@ class GanTrainingJob(Resumable):
             checkpoint_every=self.checkpoint_every, preview_every=self.sample_every, preview=preview,
             report_every=StepLoop.report_interval(device),
         )  # fmt: skip
-        loop.train(lambda step: self._step(state, data, config, step, device, layout), self.out)
+        loop.train(lambda step: _train_step(state, data, config, step, device, layout), self.out)
+        self.timing = step_timing(loop, device, StepShape(config.size, config.batch_size, config.width))
         return self.out
 
     def _config(self, data: ImageSet, stored: CheckpointInfo | None, ctx: JobContext) -> GanConfig:
@@ -182,58 +180,58 @@ class GanTrainingJob(Resumable):
             **{**self.settings, "diffaugment": policy},
         )
 
-    def _step(
-        self,
-        state: TrainingState,
-        data: ImageSet,
-        config: GanConfig,
-        step: int,
-        device: torch.device,
-        layout: torch.memory_format,
-    ) -> Tensor:
-        """One D update and one G update, then the EMA; returns LOSS_NAMES (the losses, D's mean scores)."""
-        g_net, d_net, ema = (state.modules[name] for name in ("g", "d", "ema"))
-        opt_g, opt_d = state.optimizers["opt_g"], state.optimizers["opt_d"]
-        real, labels = data.batch(step, config.batch_size, seed=config.seed, device=device)
-        real = real.contiguous(memory_format=layout)
-        labels = labels if config.conditional else None
-        rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)  # noise and augmentation
-        z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
-
-        d_net.requires_grad_(True)
-        with autocast(device):
-            with torch.no_grad():
-                fake = g_net(z, labels)
-            real_scores = d_net(diff_augment(real, config.diffaugment, rng), labels).float()
-            fake_scores = d_net(diff_augment(fake, config.diffaugment, rng), labels).float()
-        loss_d = d_hinge_loss(real_scores, fake_scores)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()  # type: ignore[no-untyped-call]
-        opt_d.step()
-
-        d_net.requires_grad_(False)  # G's step needs gradients through D, not for it
-        z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
-        with autocast(device):
-            scores = d_net(diff_augment(g_net(z, labels), config.diffaugment, rng), labels).float()
-        loss_g = g_hinge_loss(scores)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()  # type: ignore[no-untyped-call]
-        opt_g.step()
-
-        decay = min(config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for averaged, current in zip(ema.parameters(), g_net.parameters(), strict=True):
-                averaged.lerp_(current, 1.0 - decay)
-            for stat, value in zip(ema.buffers(), g_net.buffers(), strict=True):
-                stat.copy_(value)  # batch-norm statistics: taken as they are
-        return torch.stack([loss_d, loss_g, real_scores.mean(), fake_scores.mean()])
-
     def _diverged(self, step: int, config: GanConfig) -> UserError:
         return diverged(
             f"at step {step}",
             self.out,
             f"lower the learning rate (now {config.lr_g:g} for G, {config.lr_d:g} for D)",
         )
+
+
+def _train_step(
+    state: TrainingState,
+    data: ImageSet,
+    config: GanConfig,
+    step: int,
+    device: torch.device,
+    layout: torch.memory_format,
+) -> Tensor:
+    """One D update and one G update, then the EMA; returns LOSS_NAMES (the losses, D's mean scores)."""
+    g_net, d_net, ema = (state.modules[name] for name in ("g", "d", "ema"))
+    opt_g, opt_d = state.optimizers["opt_g"], state.optimizers["opt_d"]
+    real, labels = data.batch(step, config.batch_size, seed=config.seed, device=device)
+    real = real.contiguous(memory_format=layout)
+    labels = labels if config.conditional else None
+    rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)  # noise and augmentation
+    z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
+
+    d_net.requires_grad_(True)
+    with autocast(device):
+        with torch.no_grad():
+            fake = g_net(z, labels)
+        real_scores = d_net(diff_augment(real, config.diffaugment, rng), labels).float()
+        fake_scores = d_net(diff_augment(fake, config.diffaugment, rng), labels).float()
+    loss_d = d_hinge_loss(real_scores, fake_scores)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()  # type: ignore[no-untyped-call]
+    opt_d.step()
+
+    d_net.requires_grad_(False)  # G's step needs gradients through D, not for it
+    z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
+    with autocast(device):
+        scores = d_net(diff_augment(g_net(z, labels), config.diffaugment, rng), labels).float()
+    loss_g = g_hinge_loss(scores)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()  # type: ignore[no-untyped-call]
+    opt_g.step()
+
+    decay = min(config.ema_decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for averaged, current in zip(ema.parameters(), g_net.parameters(), strict=True):
+            averaged.lerp_(current, 1.0 - decay)
+        for stat, value in zip(ema.buffers(), g_net.buffers(), strict=True):
+            stat.copy_(value)  # batch-norm statistics: taken as they are
+    return torch.stack([loss_d, loss_g, real_scores.mean(), fake_scores.mean()])
 
 
 def _new_nets(config: GanConfig) -> tuple[Generator, Discriminator, Generator]:
@@ -243,3 +241,36 @@ def _new_nets(config: GanConfig) -> tuple[Generator, Discriminator, Generator]:
     ema = Generator(config)
     ema.load_state_dict(g_net.state_dict())
     return g_net, d_net, ema
+
+
+def _new_state(config: GanConfig, device: torch.device, layout: torch.memory_format) -> TrainingState:
+    """G, D and the EMA generator on `device` with their Adam optimisers, as a new run starts."""
+    g_net, d_net, ema = _new_nets(config)
+    for net in (g_net, d_net, ema):
+        net.to(device).to(memory_format=layout)
+    ema.eval().requires_grad_(False)
+    return TrainingState(
+        modules={"g": g_net, "d": d_net, "ema": ema},
+        optimizers={
+            "opt_g": torch.optim.Adam(g_net.parameters(), lr=config.lr_g, betas=config.betas),
+            "opt_d": torch.optim.Adam(d_net.parameters(), lr=config.lr_d, betas=config.betas),
+        },
+    )
+
+
+def step_seconds(
+    shapes: Sequence[StepShape], device: torch.device, budget_s: float, check: Callable[[], None]
+) -> dict[StepShape, float]:
+    """Seconds per training step of each shape on `device` (core.training.time_steps): colour images and
+    DiffAugment, the case of an artist's own folder (Fashion-MNIST's grey and unaugmented step is a little
+    cheaper; a real run's own rate replaces this estimate)."""
+    layout = memory_format(device)
+
+    def make_step(shape: StepShape) -> Callable[[int], Tensor]:
+        config = GanConfig(size=shape.size, width=shape.width or 64, batch_size=shape.batch_size)
+        state = _new_state(config, device, layout)
+        noise = torch.randint(0, 256, (2 * shape.batch_size, 3, shape.size, shape.size), dtype=torch.uint8)
+        data = ImageSet(noise)
+        return lambda step: _train_step(state, data, config, step, device, layout)
+
+    return time_steps(shapes, make_step, budget_s, check)

@@ -15,6 +15,7 @@ picture.
 """
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -28,7 +29,7 @@ from core.devices import autocast, memory_format, pick_device, precision_name
 from core.errors import UserError
 from core.features import VGGFeatures, load_features
 from core.images import resize_long_side, to_pil, to_tensor
-from core.jobs import ImageResult, JobCancelled, JobContext
+from core.jobs import ImageResult, JobCancelled, JobContext, Progress, run_job
 from core.style.colour import ColourTransferJob, KeepColours, preserve_colours
 from core.style.losses import (
     CONTENT_LAYERS,
@@ -85,7 +86,7 @@ class GatysJob:
         loaded = load_features(s.weights_file)
         ctx.message(f"Feature network: {loaded.source}. Device: {device}.")
         schedule = s.schedule()
-        sizes = [resize_long_side(self.content, side).size for side, _ in schedule]
+        sizes = s.sizes(self.content.size)  # the output's is s.output_size(...), as the window shows it
         work = sum(_work(h, w, s.tile) * its for (w, h), (_, its) in zip(sizes, schedule, strict=True))
         net = loaded.net.to(device).to(memory_format=memory_format(device))
         run = _Run(ctx, net, s, device, work_total=work)
@@ -95,7 +96,7 @@ class GatysJob:
             for level, ((side, iterations), (width, height)) in enumerate(
                 zip(schedule, sizes, strict=True), 1
             ):
-                content = to_tensor(resize_long_side(self.content, side), device)
+                content = to_tensor(_resized(self.content, (width, height)), device)
                 run.style_targets = self._style_targets(run.net, styles, side, device)
                 start = self._first_image(content) if image is None else _resize(image, height, width)
                 stage = f"Scale {level} of {len(schedule)} ({width} x {height} px)"
@@ -231,7 +232,11 @@ def _optimise(
             if not math.isfinite(run.last_losses["total"]):
                 raise UserError("The optimisation diverged (the loss became NaN): lower the style strength.")
         ctx.progress(
-            run.work_done, run.work_total, run.last_losses, stage=f"{stage} · iteration {i} of {iterations}"
+            run.work_done,
+            run.work_total,
+            run.last_losses,
+            stage=f"{stage} · iteration {i} of {iterations}",
+            at=(run.iterations_done, "iteration"),
         )
         if i % s.preview_every == 0:
             preview = to_pil(image.detach())
@@ -255,6 +260,11 @@ def _work(height: int, width: int, tile: int) -> int:
     return sum(max(1, t.height * t.width // 1024) for t in tiles)
 
 
+def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` at `size` (width, height), Lanczos as core.images.resize_long_side; itself when it is."""
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
 def _resize(image: Tensor, height: int, width: int) -> Tensor:
     if image.shape[-2:] == (height, width):
         return image
@@ -264,3 +274,38 @@ def _resize(image: Tensor, height: int, width: int) -> Tensor:
 def _post(mode: KeepColours) -> KeepColours:
     """ "match" recolours the style images up front; only "luminance" acts on the result."""
     return "luminance" if mode == "luminance" else "off"
+
+
+class GatysTimingJob:
+    """Measures this device's seconds per pixel-iteration (`GatysSettings.pixel_iterations`) with a short
+    optimisation of a synthetic 192 x 144 picture (a few seconds on a laptop CPU), so the window can say
+    how long Stylize will take before the first real run. Only the iterations are timed, from the first
+    progress report to the last: loading the network happens once per session and would swamp a probe
+    this short."""
+
+    title = "Timing style transfer on this device"
+    WIDTH, HEIGHT, ITERATIONS = 192, 144, 8
+
+    def __init__(self, weights_file: str | None = None, device: str | None = None) -> None:
+        self.settings = GatysSettings(
+            size=self.WIDTH, iterations=self.ITERATIONS, scales=1, weights_file=weights_file, device=device
+        )
+
+    def run(self, ctx: JobContext) -> float:
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randint(0, 256, (self.HEIGHT, self.WIDTH, 3), generator=generator, dtype=torch.uint8)
+        picture = Image.fromarray(noise.numpy(), "RGB")
+        job = GatysJob(picture, [StyleImage(picture.transpose(Image.Transpose.ROTATE_180))], self.settings)
+        reports: list[tuple[float, int]] = []  # (when, work done) of each progress report
+
+        def record(event: object) -> None:
+            if isinstance(event, Progress):
+                reports.append((time.perf_counter(), event.step))
+
+        ctx.progress(0, 1, stage="Timing a short optimisation")
+        if run_job(job, record, ctx.token).cancelled:
+            raise JobCancelled
+        (start, done_at_start), (end, done) = reports[0], reports[-1]
+        timed = (done - done_at_start) / max(1, done)  # the share of the run's work between the two
+        ctx.progress(1, 1)
+        return (end - start) / (timed * self.settings.pixel_iterations(picture.size))

@@ -9,9 +9,12 @@ painting (style), plus total variation:
 
 Checkpoints (kind FAST_STYLE, the layout of core.training) name the network "net" and its Adam optimiser
 "optim"; the config is `asdict(FastStyleConfig)` plus the loss layers.
+
+`step_seconds` times this step on synthetic crops for the presets' time estimates (core.presets).
 """
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from core.errors import ImageError, UserError
 from core.features import VGGFeatures, load_features
 from core.images import list_images, load_image, resize_long_side, to_pil, to_tensor
 from core.jobs import JobContext, Resumable
+from core.presets import StepShape, StepTiming
 from core.safety import OutputType, check_new_model, require_suffix
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss, total_variation
 from core.style.networks import ARCH, TransformerNet
@@ -39,6 +43,8 @@ from core.training import (
     require_at_least_one,
     resumed_config,
     seeded,
+    step_timing,
+    time_steps,
 )
 
 FAST_STYLE_NETWORK = OutputType("a fast style network", frozenset({SUFFIX}), f"a name ending in {SUFFIX}")
@@ -95,6 +101,7 @@ class FastStyleTrainingJob(Resumable):
         self.checkpoint_every, self.preview_every = checkpoint_every, preview_every
         self.resume = None if resume is None else Path(resume)
         self.style_name = style_name
+        self.timing: StepTiming | None = None  # measured by `run`, for the next estimate
 
     def run(self, ctx: JobContext) -> Path:
         require_suffix(self.out, FAST_STYLE_NETWORK)
@@ -124,25 +131,7 @@ class FastStyleTrainingJob(Resumable):
 
         def step(k: int) -> Tensor:
             batch = self._batch(photos, config, k, device).contiguous(memory_format=layout)
-            with autocast(device):
-                with torch.no_grad():
-                    content_targets = vgg(batch, CONTENT_LAYERS)
-                stylized = net(batch)
-                features = vgg(stylized, (*CONTENT_LAYERS, *STYLE_LAYERS))
-            # Losses in fp32: Gram matrices sum over H x W products, too many for bf16's 8-bit mantissa.
-            features = {name: f.float() for name, f in features.items()}
-            content_targets = {name: f.float() for name, f in content_targets.items()}
-            parts = (
-                style_loss(features, style_targets),
-                content_loss(features, content_targets),
-                total_variation(stylized.float()),
-            )
-            style, content, tv = parts
-            total = config.style_weight * style + config.content_weight * content + config.tv_weight * tv
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            return torch.stack([*parts, total])
+            return _train_step(net, vgg, optimizer, style_targets, config, batch, device)
 
         def preview_step(k: int) -> None:
             with torch.inference_mode(), autocast(device):
@@ -167,6 +156,7 @@ class FastStyleTrainingJob(Resumable):
             report_every=StepLoop.report_interval(device),
         )  # fmt: skip
         loop.train(step, self.out)
+        self.timing = step_timing(loop, device, StepShape(config.image_size, config.batch_size))
         return self.out
 
     def _diverged(self, step: int, config: FastStyleConfig) -> UserError:
@@ -248,3 +238,57 @@ class FastStyleTrainingJob(Resumable):
         with torch.no_grad(), autocast(device):
             features = vgg(style.contiguous(memory_format=memory_format(device)), STYLE_LAYERS)
         return {name: gram(f.float()) for name, f in features.items()}
+
+
+def _train_step(
+    net: TransformerNet,
+    vgg: VGGFeatures,
+    optimizer: torch.optim.Optimizer,
+    style_targets: dict[str, Tensor],
+    config: FastStyleConfig,
+    batch: Tensor,
+    device: torch.device,
+) -> Tensor:
+    """One Adam step of `net` on `batch` (B, 3, S, S) in [0, 1]; returns LOSS_NAMES."""
+    with autocast(device):
+        with torch.no_grad():
+            content_targets = vgg(batch, CONTENT_LAYERS)
+        stylized = net(batch)
+        features = vgg(stylized, (*CONTENT_LAYERS, *STYLE_LAYERS))
+    # Losses in fp32: Gram matrices sum over H x W products, too many for bf16's 8-bit mantissa.
+    features = {name: f.float() for name, f in features.items()}
+    content_targets = {name: f.float() for name, f in content_targets.items()}
+    parts = (
+        style_loss(features, style_targets),
+        content_loss(features, content_targets),
+        total_variation(stylized.float()),
+    )
+    style, content, tv = parts
+    total = config.style_weight * style + config.content_weight * content + config.tv_weight * tv
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    return torch.stack([*parts, total])
+
+
+def step_seconds(
+    shapes: Sequence[StepShape], device: torch.device, budget_s: float, check: Callable[[], None]
+) -> dict[StepShape, float]:
+    """Seconds per training step of each shape on `device` (core.training.time_steps), on random crops
+    against a random painting's Gram matrices (their size does not depend on the crops')."""
+    layout = memory_format(device)
+    vgg = load_features().net.to(device).to(memory_format=layout)
+    painting = torch.rand(1, 3, 256, 256, generator=torch.Generator()).to(device)
+    with torch.no_grad():
+        style_targets = {name: gram(f.float()) for name, f in vgg(painting, STYLE_LAYERS).items()}
+
+    def make_step(shape: StepShape) -> Callable[[int], Tensor]:
+        config = FastStyleConfig(image_size=shape.size, batch_size=shape.batch_size)
+        with seeded(config.seed):
+            net = TransformerNet().to(device).to(memory_format=layout)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        crops = torch.rand(shape.batch_size, 3, shape.size, shape.size, generator=torch.Generator())
+        batch = crops.to(device).contiguous(memory_format=layout)
+        return lambda _: _train_step(net, vgg, optimizer, style_targets, config, batch, device)
+
+    return time_steps(shapes, make_step, budget_s, check)

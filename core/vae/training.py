@@ -6,9 +6,11 @@ term can switch dimensions off.
 
 Checkpoints (kind VAE, the layout of core.training) name the model "model" and its Adam optimiser
 "optim"; the training JSON adds the KL per latent dimension (for the slider ranking).
+
+`step_seconds` times this step on synthetic images for the presets' time estimates (core.presets).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from core.errors import UserError
 from core.images import grid, to_pil
 from core.jobs import JobContext, Resumable
 from core.latents import latents
+from core.presets import StepShape, StepTiming
 from core.safety import check_new_model
 from core.training import (
     StepLoop,
@@ -34,6 +37,8 @@ from core.training import (
     require_at_least_one,
     resumed_config,
     seeded,
+    step_timing,
+    time_steps,
 )
 from core.vae.networks import Vae, elbo, kl_per_dimension
 from core.vae.settings import ARCH, CHECKPOINT_NAME, KL_IMAGES, PREVIEW_PAIRS, SIZES, Likelihood, VaeConfig
@@ -89,6 +94,7 @@ class VaeTrainingJob(Resumable):
         self.sample_every, self.checkpoint_every = sample_every, checkpoint_every
         self.resume = None if resume is None else Path(resume)
         self.device, self.data_name = device, data_name
+        self.timing: StepTiming | None = None  # measured by `run`, for the next estimate
 
     def run(self, ctx: JobContext) -> Path:
         device = pick_device(self.device)
@@ -101,8 +107,7 @@ class VaeTrainingJob(Resumable):
         if data.channels != config.channels:
             raise UserError(f"{name} has {data.channels}-channel images; the model has {config.channels}.")
 
-        model = _new_model(config).to(device)
-        state = TrainingState({"model": model}, {"optim": torch.optim.Adam(model.parameters(), lr=config.lr)})
+        model, state = _new_state(config, device)
         if resumed is not None:
             state.restore(resumed, lrs={"optim": config.lr})
             ctx.message(f"Resuming from step {state.step} of {resumed.path.name}.")
@@ -133,9 +138,9 @@ class VaeTrainingJob(Resumable):
             checkpoint_every=self.checkpoint_every, preview_every=self.sample_every, preview=preview,
             report_every=StepLoop.report_interval(device),
         )  # fmt: skip
-        loop.train(
-            lambda step: self._step(model, state.optimizers["optim"], data, config, step, device), self.out
-        )
+        optimizer = state.optimizers["optim"]
+        loop.train(lambda step: _train_step(model, optimizer, data, config, step, device), self.out)
+        self.timing = step_timing(loop, device, StepShape(config.size, config.batch_size, config.width))
         return self.out
 
     def _config(self, data: ImageSet, stored: CheckpointInfo | None, ctx: JobContext) -> VaeConfig:
@@ -151,29 +156,29 @@ class VaeTrainingJob(Resumable):
             size=size, channels=data.channels, likelihood=likelihood, **{**self.settings, "warmup": warmup}
         )
 
-    def _step(
-        self,
-        model: Vae,
-        optimizer: torch.optim.Optimizer,
-        data: ImageSet,
-        config: VaeConfig,
-        step: int,
-        device: torch.device,
-    ) -> Tensor:
-        """One Adam step on the batch of `step`; returns LOSS_NAMES (nats per picture)."""
-        images, _ = data.batch(step, config.batch_size, seed=config.seed, device=device)
-        rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)
-        with autocast(device):  # bf16 where the hardware has it; the likelihood and KL sums stay fp32
-            terms = elbo(model, _unit(images), rng)
-        kl_weight = config.beta * min(1.0, step / config.warmup) if config.warmup else config.beta
-        loss = terms.reconstruction + kl_weight * terms.kl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        return torch.stack([terms.nelbo, terms.reconstruction, terms.kl])
-
     def _diverged(self, step: int, config: VaeConfig) -> UserError:
         return diverged(f"at step {step}", self.out, f"lower the learning rate (now {config.lr:g})")
+
+
+def _train_step(
+    model: Vae,
+    optimizer: torch.optim.Optimizer,
+    data: ImageSet,
+    config: VaeConfig,
+    step: int,
+    device: torch.device,
+) -> Tensor:
+    """One Adam step on the batch of `step`; returns LOSS_NAMES (nats per picture)."""
+    images, _ = data.batch(step, config.batch_size, seed=config.seed, device=device)
+    rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)
+    with autocast(device):  # bf16 where the hardware has it; the likelihood and KL sums stay fp32
+        terms = elbo(model, _unit(images), rng)
+    kl_weight = config.beta * min(1.0, step / config.warmup) if config.warmup else config.beta
+    loss = terms.reconstruction + kl_weight * terms.kl
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    return torch.stack([terms.nelbo, terms.reconstruction, terms.kl])
 
 
 def _preview_index(count: int, seed: int) -> Tensor:
@@ -203,3 +208,27 @@ def _new_model(config: VaeConfig) -> Vae:
     """A fresh model initialised from the config's seed without touching the global RNG."""
     with seeded(config.seed):
         return Vae(config)
+
+
+def _new_state(config: VaeConfig, device: torch.device) -> tuple[Vae, TrainingState]:
+    """The model on `device` and its training state with the Adam optimiser, as a new run starts."""
+    model = _new_model(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    return model, TrainingState({"model": model}, {"optim": optimizer})
+
+
+def step_seconds(
+    shapes: Sequence[StepShape], device: torch.device, budget_s: float, check: Callable[[], None]
+) -> dict[StepShape, float]:
+    """Seconds per training step of each shape on `device` (core.training.time_steps), on grey images:
+    the likelihood's channels barely change the cost, the size and width do."""
+
+    def make_step(shape: StepShape) -> Callable[[int], Tensor]:
+        config = VaeConfig(size=shape.size, width=shape.width or 32, batch_size=shape.batch_size)
+        model, state = _new_state(config, device)
+        optimizer = state.optimizers["optim"]
+        noise = torch.randint(0, 256, (2 * shape.batch_size, 1, shape.size, shape.size), dtype=torch.uint8)
+        data = ImageSet(noise)
+        return lambda step: _train_step(model, optimizer, data, config, step, device)
+
+    return time_steps(shapes, make_step, budget_s, check)

@@ -48,6 +48,9 @@ class ModelPanel(QWidget):
     def job_finished(self, result: object) -> None:
         """The result of a job this panel requested (after an ImageResult reached the canvas)."""
 
+    def device_ready(self) -> None:
+        """The start-up warm-up has loaded torch and picked the device: a panel may measure it now."""
+
     def picture_opened(self) -> None:
         """A picture was opened on the canvas while this panel is shown (the classifier classifies it)."""
 

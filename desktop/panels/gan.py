@@ -1,6 +1,7 @@
 """GAN panel: train a generator on a folder (or Fashion-MNIST), then sample and interpolate to the canvas."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
@@ -9,6 +10,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
@@ -19,9 +21,17 @@ from PySide6.QtWidgets import (
 from core import paths
 from core.catalog import Tool, TrainedModel
 from core.checkpoints import ModelKind
-from core.gan.settings import SIZES
+from core.gan.settings import PRESETS, SIZES
+from core.presets import Preset, StepShape
 from desktop.data_well import DataWell
 from desktop.panels.base import ModelPanel, spin_box
+from desktop.training_presets import CUSTOM, PresetPicker
+
+if TYPE_CHECKING:
+    from core.training import StepSeconds
+
+
+NO_MODEL = "No GAN selected: train one, or pick one in the model list."
 
 
 class GanPanel(ModelPanel):
@@ -44,6 +54,14 @@ class GanPanel(ModelPanel):
         self.steps = spin_box(10, 1_000_000, 2000, 100)
         self.net_width = spin_box(8, 256, 32, 8)
         self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU, 64 wants a GPU")
+        self.batch = spin_box(1, 1024, 64, 8)
+        self.batch.setToolTip("Images per step")
+        self.presets = PresetPicker(settings, "gan", PRESETS, _step_seconds, self._asked)
+        self.presets.applied.connect(self._apply_preset)
+        for spin in (self.steps, self.net_width, self.batch):
+            spin.valueChanged.connect(self.presets.controls_changed)
+        self.image_size.currentIndexChanged.connect(self.presets.controls_changed)
+        self.presets.select_default()
         self.conditional = QCheckBox("Classes from subfolders")
         self.conditional.setToolTip("One class per subfolder: choose the class when sampling")
         self.train_button = QPushButton("Train")
@@ -51,7 +69,7 @@ class GanPanel(ModelPanel):
         self.resume_button = QPushButton("Resume selected")
         self.resume_button.clicked.connect(self.resume)
 
-        self.model_label = QLabel("No GAN selected: train one, or pick one in the model list.")
+        self.model_label = QLabel(NO_MODEL)
         self.model_label.setWordWrap(True)
         self.count = spin_box(1, 256, 16, 1)
         self.seed = spin_box(0, 2**31 - 1, 0, 1)
@@ -60,7 +78,12 @@ class GanPanel(ModelPanel):
         self.truncation = QSlider(Qt.Orientation.Horizontal)
         self.truncation.setRange(10, 100)
         self.truncation.setValue(100)
-        self.truncation.setToolTip("Lower: tamer, more typical images (1.0 = off)")
+        self.truncation.setToolTip("Lower: tamer, more typical images (1.00 = off)")
+        self.truncation_value = QLabel()
+        widest = self.truncation_value.fontMetrics().horizontalAdvance("0.00 (off)")
+        self.truncation_value.setMinimumWidth(widest)  # the slider keeps its length as the text changes
+        self.truncation.valueChanged.connect(self._show_truncation)
+        self._show_truncation(self.truncation.value())
         self.class_name = QComboBox()
         self.sample_button = QPushButton("Sample to canvas")
         self.sample_button.clicked.connect(self.sample)
@@ -75,9 +98,11 @@ class GanPanel(ModelPanel):
         train_box = QGroupBox("Train")
         train_form = QFormLayout(train_box)
         train_form.addRow(self.data)
+        train_form.addRow("Preset", self.presets)
         train_form.addRow("Size", self.image_size)
         train_form.addRow("Steps", self.steps)
         train_form.addRow("Width", self.net_width)
+        train_form.addRow("Batch", self.batch)
         train_form.addRow(self.conditional)
         train_form.addRow(self.train_button)
         train_form.addRow(self.resume_button)
@@ -86,7 +111,10 @@ class GanPanel(ModelPanel):
         use_form.addRow(self.model_label)
         use_form.addRow("Images", self.count)
         use_form.addRow("Seed (A)", self.seed)
-        use_form.addRow("Truncation", self.truncation)
+        truncation = QHBoxLayout()
+        truncation.addWidget(self.truncation, 1)
+        truncation.addWidget(self.truncation_value)
+        use_form.addRow("Truncation", truncation)
         use_form.addRow("Class", self.class_name)
         use_form.addRow(self.sample_button)
         use_form.addRow(self.vary_button)
@@ -106,12 +134,26 @@ class GanPanel(ModelPanel):
         """While a job runs, nothing here can start another."""
         self._busy = busy
         self._update_buttons()
+        self.presets.set_busy(busy)
+
+    def device_ready(self) -> None:
+        self.presets.device_ready()
+
+    def close_down(self) -> None:
+        self.presets.close_down()
+
+    def models_changed(self) -> None:
+        """The shown model was renamed or deleted in the model picker: forget it (a rename selects it
+        again under its new name)."""
+        if self.model is not None and not self.model.exists():
+            self.set_model(None)
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None
         self._update_buttons()
         self.class_name.clear()
         if model is None:
+            self.model_label.setText(NO_MODEL)
             return
         info = model.info
         training = info.training
@@ -143,11 +185,13 @@ class GanPanel(ModelPanel):
             steps=steps,
             size=size,
             width=self.net_width.value(),
+            batch_size=self.batch.value(),
             conditional=self.conditional.isChecked(),
             resume=resume,
             data_name=Path(spec).name,
             sample_every=max(1, min(100, steps // 20)),  # a fresh grid ~20 times a run
         )
+        self.presets.watch(job)
         self.job_requested.emit(job, False)
 
     def resume(self) -> None:
@@ -195,5 +239,25 @@ class GanPanel(ModelPanel):
         for widget in (*model_buttons, self.resume_button):
             widget.setEnabled(not self._busy and self.model is not None)
 
+    def _asked(self) -> Preset:
+        """The run the controls describe."""
+        shape = StepShape(self.image_size.currentData(), self.batch.value(), self.net_width.value())
+        return Preset(CUSTOM, self.steps.value(), shape)
+
+    def _apply_preset(self, preset: Preset) -> None:
+        self.image_size.setCurrentIndex(self.image_size.findData(preset.shape.size))
+        self.steps.setValue(preset.steps)
+        self.net_width.setValue(preset.shape.width or self.net_width.value())
+        self.batch.setValue(preset.shape.batch_size)
+
+    def _show_truncation(self, value: int) -> None:
+        self.truncation_value.setText(f"{value / 100:.2f}" + (" (off)" if value == 100 else ""))
+
     def selected_class(self) -> str | None:
         return self.class_name.currentData() if self.class_name.count() else None
+
+
+def _step_seconds() -> "StepSeconds":
+    from core.gan.training import step_seconds
+
+    return step_seconds

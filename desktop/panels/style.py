@@ -1,12 +1,14 @@
 """Style panel: styles with blend weights, method, quality and the controls an artist needs."""
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QHideEvent, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -15,7 +17,9 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -31,15 +35,26 @@ from core.errors import ImageError, UserError
 from core.export import OnnxExportJob
 from core.images import load_image
 from core.jobs import ImageResult, Job
+from core.presets import Preset, StepShape
 from core.style.batch import BatchJob
 from core.style.colour import ColourTransferJob, KeepColours
-from core.style.settings import GatysSettings, StyleImage
+from core.style.settings import FAST_STYLE_PRESETS, FAST_STYLE_STEPS, GatysSettings, StyleImage
 from desktop.image_well import IMAGE_FILTER
 from desktop.panels.base import NO_PICTURE, ModelPanel
 from desktop.qimage import to_qimage
+from desktop.training_presets import CUSTOM, PresetPicker
+from desktop.workers import JobWorker
+
+if TYPE_CHECKING:
+    from core.training import StepSeconds
 
 THUMB = 48
 WEIGHTS_KEY = "style/vgg_weights"  # a VGG weights file the user chose (Edit menu); empty: built-in chain
+# Seconds per pixel-iteration (GatysSettings.pixel_iterations) on this device: measured once by a short
+# probe (core.style.gatys.GatysTimingJob) when none is known, then by every optimisation that finishes,
+# start to end (the latest run's, so a first run that also loaded the network is corrected by the next).
+RATE_KEY = "style/seconds_per_pixel_iteration"
+REFRESH_MS = 300  # how often a shown panel re-reads the canvas picture's size for the output line
 # (size px, iterations at the coarsest scale, scales): about 15 s, 1 min and 5 min on a 2-core laptop CPU.
 QUALITY_PRESETS = {"Draft": (256, 80, 2), "Good": (512, 100, 3), "Best": (1024, 150, 4)}
 METHODS = {"optimise": "Optimise (best quality)", "fast": "Fast network", "colours": "Colours only"}
@@ -48,6 +63,8 @@ KEEP_COLOURS: dict[KeepColours, str] = {
     "luminance": "Keep the picture's colours (luminance)",
     "match": "Keep colours (recolour the styles)",
 }
+OPTIMISERS = {"lbfgs": "L-BFGS", "adam": "Adam"}
+STARTS = {"content": "The picture", "noise": "Noise"}
 
 
 @dataclass
@@ -70,24 +87,29 @@ class StyleWells(QWidget):
         self.rows: list[_StyleRow] = []
         self._rows_layout = QVBoxLayout()
         self._rows_layout.setContentsMargins(0, 0, 0, 0)
-        self._hint = QLabel("Drop paintings here, or add one below")
-        self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._hint.setStyleSheet(
+        self.hint = QLabel("Drop a painting here")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setStyleSheet(
             "QLabel { border: 2px dashed palette(mid); border-radius: 6px; padding: 12px; }"
         )
         add_file = QPushButton("Add style…")
         add_file.clicked.connect(self._choose_file)
-        self.builtin = QComboBox()
-        self.builtin.addItem("Add built-in…", None)
+        self.builtin_menu = QMenu(self)
         for name in resources.BUILTIN_PALETTES:
-            self.builtin.addItem(name, name)
-        self.builtin.activated.connect(self._add_builtin)
+            action = self.builtin_menu.addAction(name)
+            action.triggered.connect(lambda _=False, n=name: self.add_builtin(n))
+        self.builtin = QToolButton()
+        self.builtin.setText("Add built-in style")
+        self.builtin.setToolTip("The app's own procedural paintings")
+        self.builtin.setMenu(self.builtin_menu)
+        self.builtin.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.builtin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         buttons = QHBoxLayout()
-        buttons.addWidget(add_file)
-        buttons.addWidget(self.builtin)
+        buttons.addWidget(add_file, 1)
+        buttons.addWidget(self.builtin, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._hint)
+        layout.addWidget(self.hint)
         layout.addLayout(self._rows_layout)
         layout.addLayout(buttons)
 
@@ -122,7 +144,7 @@ class StyleWells(QWidget):
         line.addWidget(remove)
         self.rows.append(row)
         self._rows_layout.addWidget(row_widget)
-        self._hint.setVisible(False)
+        self.hint.setVisible(False)
         self.changed.emit()
 
     def add_file(self, path: Path) -> bool:
@@ -145,14 +167,8 @@ class StyleWells(QWidget):
     def _remove(self, row: _StyleRow) -> None:
         self.rows.remove(row)
         row.widget.deleteLater()
-        self._hint.setVisible(not self.rows)
+        self.hint.setVisible(not self.rows)
         self.changed.emit()
-
-    def _add_builtin(self, index: int) -> None:
-        name = self.builtin.itemData(index)
-        if name is not None:
-            self.add_builtin(name)
-        self.builtin.setCurrentIndex(0)
 
     def _choose_file(self) -> None:
         names, _ = QFileDialog.getOpenFileNames(self, "Choose style images", "", IMAGE_FILTER)
@@ -180,6 +196,9 @@ class StylePanel(ModelPanel):
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._settings = settings
+        self._busy = False
+        self._timing: tuple[float, int] | None = None  # (start, pixel-iterations) of a running Stylize
+        self._probe: JobWorker | None = None  # the timing probe, while it runs
         choose_weights = QAction("Choose VGG &Weights File…", self)
         choose_weights.triggered.connect(self._choose_vgg_weights)
         builtin_weights = QAction("Use &Built-in VGG Weights", self)
@@ -201,6 +220,7 @@ class StylePanel(ModelPanel):
         self.quality.addItems([*QUALITY_PRESETS, "Custom"])
         self.quality.activated.connect(self._apply_quality)
         self.output_size = _spin(64, 8192, 512, " px", 64)
+        self.output_size.setToolTip("The long side of the stylization; it keeps the picture's aspect")
         self.iterations = _spin(1, 5000, 100, "", 10)
         self.scales = _spin(1, 6, 3, "", 1)
         self.strength = _slider(0, 300, 100)
@@ -210,52 +230,100 @@ class StylePanel(ModelPanel):
         for key, label in KEEP_COLOURS.items():
             self.keep_colours.addItem(label, key)
         self.seed = _spin(0, 2**31 - 1, 0, "", 1)
+        self.optimiser = QComboBox()
+        for key, label in OPTIMISERS.items():
+            self.optimiser.addItem(label, key)
+        self.optimiser.setToolTip("How the pixels are optimised: L-BFGS (the classic method) or Adam")
+        self.start_from = QComboBox()
+        for key, label in STARTS.items():
+            self.start_from.addItem(label, key)
+        self.start_from.setToolTip("Optimise from the picture itself, or from noise (seeded)")
+        self.output_info = QLabel()
+        self.output_info.setAccessibleName("Output size")
+        self.output_info.setWordWrap(True)
         self.stylize_button = QPushButton("Stylize")
         self.stylize_button.setDefault(True)
         self.stylize_button.clicked.connect(self.stylize)
         self.batch_button = QPushButton("Stylize a folder…")
         self.batch_button.clicked.connect(self._choose_batch_folder)
-        self.train_button = QPushButton("Train a fast network…")
+        self.train_button = QPushButton("Train on a folder of photos…")
         self.train_button.setToolTip(
             "Learns the first style from a folder of photos; then stylizes in one pass"
         )
         self.train_button.clicked.connect(self._choose_training_photos)
-        self.train_steps = _spin(10, 100_000, 2000, " steps", 100)
+        self.train_steps = _spin(10, 100_000, FAST_STYLE_STEPS, " steps", 100)
+        self.train_size = _spin(32, 2048, 256, " px", 32)
+        self.train_size.setToolTip("Side of the square crops of the photos it learns on")
+        self.train_batch = _spin(1, 64, 4, "", 1)
+        self.train_batch.setToolTip("Crops per step")
+        self.train_presets = PresetPicker(
+            settings, "fast-style", FAST_STYLE_PRESETS, _style_step_seconds, self._asked_training
+        )
+        self.train_presets.applied.connect(self._apply_training_preset)
+        for spin in (self.train_steps, self.train_size, self.train_batch):
+            spin.valueChanged.connect(self.train_presets.controls_changed)
+        self.train_presets.select_default()
 
-        form = QFormLayout()
+        form = self.form = QFormLayout()
         form.addRow("Method", self.method)
         network_row = QHBoxLayout()
         network_row.addWidget(self.model, 1)
         network_row.addWidget(self.export_button)
         form.addRow("Network", network_row)
+        self._network_row = network_row
         form.addRow("Quality", self.quality)
         form.addRow("Size", self.output_size)
         form.addRow("Iterations", self.iterations)
         form.addRow("Scales", self.scales)
-        form.addRow("Style strength", _with_percent(self.strength))
-        form.addRow("Smoothing", _with_percent(self.smoothing))
-        form.addRow("Brush size", _with_percent(self.brush))
+        self._strength_row, self._smoothing_row = _with_percent(self.strength), _with_percent(self.smoothing)
+        form.addRow("Style strength", self._strength_row)
+        form.addRow("Smoothing", self._smoothing_row)
+        self._brush_row = _with_percent(self.brush)
+        form.addRow("Brush size", self._brush_row)
         form.addRow("Colours", self.keep_colours)
-        form.addRow("Seed", self.seed)
-        form.addRow("Training", self.train_steps)
+        self.advanced_box = QGroupBox("Advanced")
+        advanced = QFormLayout(self.advanced_box)
+        advanced.addRow("Optimiser", self.optimiser)
+        advanced.addRow("Start from", self.start_from)
+        advanced.addRow("Seed", self.seed)
         styles_box = QGroupBox("Styles")
         QVBoxLayout(styles_box).addWidget(self.wells)
+        self.training_box = QGroupBox("Train a fast network")
+        training = QFormLayout(self.training_box)
+        training.addRow("Preset", self.train_presets)
+        training.addRow("Length", self.train_steps)
+        training.addRow("Crop size", self.train_size)
+        training.addRow("Batch", self.train_batch)
+        training.addRow(self.train_button)
         layout = QVBoxLayout(self)
         layout.addWidget(styles_box)
         layout.addLayout(form)
+        layout.addWidget(self.advanced_box)
+        layout.addWidget(self.output_info)
         layout.addWidget(self.stylize_button)
         layout.addWidget(self.batch_button)
-        layout.addWidget(self.train_button)
+        layout.addWidget(self.training_box)
         layout.addStretch(1)
         self.refresh_models()
         self._restore()
         self._update_enabled()
+        for spin in (self.output_size, self.iterations, self.scales):
+            spin.valueChanged.connect(self.update_output_info)
+        self.method.currentIndexChanged.connect(self.update_output_info)
+        self._refresh = QTimer(self)  # the canvas picture changes without telling panels (undo, results)
+        self._refresh.setInterval(REFRESH_MS)
+        self._refresh.timeout.connect(self.update_output_info)
+        self.update_output_info()
 
     # --- the ModelPanel interface --------------------------------------------------------------------
 
     def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        if busy and self._probe is not None:
+            self._probe.cancel()  # it would slow the artist's job and be slowed by it; that job measures
         for button in (self.stylize_button, self.batch_button, self.train_button):
             button.setEnabled(not busy)
+        self.train_presets.set_busy(busy)
 
     def set_model(self, model: TrainedModel) -> None:
         """A fast network picked in the model picker: stylize with it."""
@@ -269,6 +337,58 @@ class StylePanel(ModelPanel):
     def edit_actions(self) -> list[QAction]:
         return self._edit_actions
 
+    def picture_opened(self) -> None:
+        self.update_output_info()
+
+    def job_finished(self, result: object) -> None:
+        """A finished optimisation measures this device: its seconds per pixel-iteration are remembered
+        for the time estimate (the latest run's, so a first run that also loaded the network is
+        corrected by the next)."""
+        timing, self._timing = self._timing, None
+        optimised = isinstance(result, ImageResult) and result.settings.get("method") == "optimise"
+        if timing is not None and optimised:
+            started, work = timing
+            self._settings.setValue(RATE_KEY, (time.monotonic() - started) / work)
+        self.update_output_info()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.update_output_info()
+        self._refresh.start()
+
+    def close_down(self) -> None:
+        self.train_presets.close_down()
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe.wait(10_000)
+
+    def device_ready(self) -> None:
+        """Time a short optimisation in the background once, when no rate is known for the estimate."""
+        from core.style.gatys import GatysTimingJob
+
+        if self._settings.value(RATE_KEY) is not None or self._probe is not None or self._busy:
+            self.train_presets.device_ready()  # when this probe has ended: two would time each other
+            return
+        self._probe = JobWorker(GatysTimingJob(self.gatys_settings("off").weights_file), self)
+        self._probe.finished.connect(self._measured)
+        self._probe.released.connect(self._probe_released)
+        self._probe.start()
+        self.update_output_info()
+
+    def _measured(self, rate: object, _image: object) -> None:
+        if self._settings.value(RATE_KEY) is None:  # a real run that ended meanwhile knows better
+            self._settings.setValue(RATE_KEY, float(rate))  # type: ignore[arg-type]
+        self.update_output_info()
+
+    def _probe_released(self) -> None:
+        self._probe = None
+        self.update_output_info()
+        self.train_presets.device_ready()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._refresh.stop()
+        super().hideEvent(event)
+
     # --- jobs ----------------------------------------------------------------------------------------
 
     def stylize(self) -> None:
@@ -278,8 +398,13 @@ class StylePanel(ModelPanel):
             self.problem.emit(*NO_PICTURE)
             return
         make_job = self.job_factory()
-        if make_job is not None:
-            self.job_requested.emit(make_job(picture), True)
+        if make_job is None:
+            return
+        idle, started = not self._busy, time.monotonic()
+        self._timing = None
+        self.job_requested.emit(make_job(picture), True)
+        if idle and self._busy and self.method.currentData() == "optimise":  # the window started it
+            self._timing = (started, self.gatys_settings("off").pixel_iterations(picture.size))
 
     def stylize_folder(self, folder: Path) -> None:
         """Stylize every picture in `folder` into a sibling folder "<name> stylized"."""
@@ -302,11 +427,14 @@ class StylePanel(ModelPanel):
         name = style.name or "style"
         out = paths.new_run_folder(name, SUFFIX)
         try:
-            steps = self.train_steps.value()
-            job = FastStyleTrainingJob(style.image, photos, out, steps=steps, style_name=name)
+            job = FastStyleTrainingJob(
+                style.image, photos, out, steps=self.train_steps.value(), image_size=self.train_size.value(),
+                batch_size=self.train_batch.value(), style_name=name,
+            )  # fmt: skip
         except UserError as exc:
             self.problem.emit("Cannot train on this folder", str(exc))
             return
+        self.train_presets.watch(job)
         self.job_requested.emit(job, False)
 
     def export_onnx(self, model: Path) -> None:
@@ -328,7 +456,7 @@ class StylePanel(ModelPanel):
         if method == "fast":
             model = self.model.currentData()
             if model is None:
-                self.error.emit("No fast network yet: train one first (Train a fast network…).")
+                self.error.emit("No fast network yet: train one first (Train a fast network, below).")
                 return None
             from core.style.fast import FastStyleJob
 
@@ -352,10 +480,39 @@ class StylePanel(ModelPanel):
             style_strength=self.strength.value() / 100,
             smoothing=self.smoothing.value() / 100,
             style_scale=self.brush.value() / 100,
+            optimiser=self.optimiser.currentData(),
+            init=self.start_from.currentData(),
             keep_colours=keep,
             seed=self.seed.value(),
             weights_file=str(self._settings.value(WEIGHTS_KEY, "")) or None,
         )
+
+    def expected_output_size(self) -> tuple[int, int] | None:
+        """(width, height) of what Stylize will return for the canvas picture; None without one."""
+        picture = self.canvas_picture()
+        if picture is None:
+            return None
+        if self.method.currentData() != "optimise":
+            return picture.size  # a fast network and a colour transfer keep the picture's size
+        return self.gatys_settings("off").output_size(picture.size)
+
+    def update_output_info(self) -> None:
+        """The output line: the size Stylize will return and, once this device has been measured, about
+        how long it takes."""
+        picture = self.canvas_picture()
+        size = self.expected_output_size()
+        if picture is None or size is None:
+            text = "Output: open a picture to see its size"
+        else:
+            text = f"Output {size[0]} x {size[1]} px"
+            rate = self._settings.value(RATE_KEY)
+            if self.method.currentData() == "optimise" and rate is not None:
+                seconds = float(rate) * self.gatys_settings("off").pixel_iterations(picture.size)
+                text += f" · about {_duration(seconds)} on this device"
+            elif self.method.currentData() == "optimise" and self._probe is not None:
+                text += " · timing this device…"
+        if self.output_info.text() != text:
+            self.output_info.setText(text)
 
     def refresh_models(self) -> None:
         current = self.model.currentData()
@@ -367,6 +524,16 @@ class StylePanel(ModelPanel):
 
     # --- controls ------------------------------------------------------------------------------------
 
+    def _asked_training(self) -> Preset:
+        """The fast network training the controls describe."""
+        shape = StepShape(self.train_size.value(), self.train_batch.value())
+        return Preset(CUSTOM, self.train_steps.value(), shape)
+
+    def _apply_training_preset(self, preset: Preset) -> None:
+        self.train_steps.setValue(preset.steps)
+        self.train_size.setValue(preset.shape.size)
+        self.train_batch.setValue(preset.shape.batch_size)
+
     def _apply_quality(self) -> None:
         preset = QUALITY_PRESETS.get(self.quality.currentText())
         if preset is not None:
@@ -376,22 +543,17 @@ class StylePanel(ModelPanel):
             self.scales.setValue(scales)
 
     def _update_enabled(self) -> None:
+        """Only the settings of the chosen method are shown (a fast network has no quality or
+        iterations; only it has a network to pick)."""
         method = self.method.currentData()
         optimise = method == "optimise"
-        for widget in (
-            self.quality,
-            self.output_size,
-            self.iterations,
-            self.scales,
-            self.strength,
-            self.smoothing,
-        ):
-            widget.setEnabled(optimise)
-        for widget in (self.brush, self.seed):
-            widget.setEnabled(optimise)
-        self.model.setEnabled(method == "fast")
+        rows = (self.quality, self.output_size, self.iterations, self.scales, self._strength_row)
+        for row in (*rows, self._smoothing_row, self._brush_row):
+            self.form.setRowVisible(row, optimise)
+        self.advanced_box.setVisible(optimise)
+        self.form.setRowVisible(self._network_row, method == "fast")
+        self.form.setRowVisible(self.keep_colours, method != "colours")
         self.export_button.setEnabled(method == "fast" and self.model.count() > 0)
-        self.keep_colours.setEnabled(method != "colours")
 
     def _export(self) -> None:
         model = self.model.currentData()
@@ -436,6 +598,8 @@ class StylePanel(ModelPanel):
         ):
             s.setValue(f"style/{key}", slider.value())
         s.setValue("style/keep_colours", self.keep_colours.currentData())
+        s.setValue("style/optimiser", self.optimiser.currentData())
+        s.setValue("style/init", self.start_from.currentData())
         s.setValue("style/seed", self.seed.value())
 
     def _restore(self) -> None:
@@ -458,8 +622,26 @@ class StylePanel(ModelPanel):
         self.keep_colours.setCurrentIndex(
             max(0, self.keep_colours.findData(s.value("style/keep_colours", "off")))
         )
+        default = GatysSettings()
+        for combo, key, value in (
+            (self.optimiser, "style/optimiser", default.optimiser),
+            (self.start_from, "style/init", default.init),
+        ):
+            combo.setCurrentIndex(max(0, combo.findData(s.value(key, value))))
         self.seed.setValue(int(s.value("style/seed", 0)))  # type: ignore[call-overload]
-        self.wells.add_builtin("Dusk")  # a first run works with no files at hand
+
+
+def _style_step_seconds() -> "StepSeconds":
+    from core.style.training import step_seconds
+
+    return step_seconds
+
+
+def _duration(seconds: float) -> str:
+    """ "12 s", "4 min": the precision an estimate has."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{round(seconds / 60)} min"
 
 
 def _spin(low: int, high: int, value: int, suffix: str, step: int) -> QSpinBox:

@@ -1,6 +1,7 @@
 """VAE panel: train on a folder (or Fashion-MNIST); reconstruct, morph between two pictures, sample, and
 move sliders along the latent dimensions the model uses, decoded live."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,13 +27,16 @@ from core import paths
 from core.catalog import FASHION_MNIST, Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.jobs import ImageResult
-from core.vae.settings import SIZES
+from core.presets import Preset, StepShape
+from core.vae.settings import PRESETS, SIZES
 from desktop.data_well import DataWell
 from desktop.image_well import ImageWell
 from desktop.panels.base import ModelPanel, spin_box
+from desktop.training_presets import CUSTOM, PresetPicker
 from desktop.workers import LatestJobWorker
 
 if TYPE_CHECKING:
+    from core.training import StepSeconds
     from core.vae.jobs import DecodeJob
 
 SLIDERS = 8  # the most-used latent dimensions get a slider each
@@ -39,6 +44,12 @@ SLIDER_RANGE = 3.0  # +- prior standard deviations
 SLIDER_STEPS = 100  # slider ticks per standard deviation
 EXPLORE_VIEW = 192  # px: the live decode, scaled up from the model's size
 CLOSE_WAIT_MS = 5000
+
+
+def slider_text(position: int) -> str:
+    """A slider's position as its label shows it: the offset in prior standard deviations."""
+    offset = position / SLIDER_STEPS
+    return f"{offset:+.2f}" if offset else "0.00"
 
 
 class VaePanel(ModelPanel):
@@ -57,7 +68,6 @@ class VaePanel(ModelPanel):
         self._dimensions: list[int] = []
 
         self.data = DataWell(settings, "vae/data")
-        self.data.changed.connect(self._suggest_size)
         self.image_size = QComboBox()
         for side in SIZES:
             self.image_size.addItem(f"{side} px", side)
@@ -72,11 +82,19 @@ class VaePanel(ModelPanel):
         self.steps = spin_box(10, 1_000_000, 3000, 100)
         self.net_width = spin_box(8, 128, 32, 8)
         self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU")
+        self.batch = spin_box(1, 1024, 128, 16)
+        self.batch.setToolTip("Pictures per step")
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(lambda: self._train(None))
         self.resume_button = QPushButton("Resume selected")
         self.resume_button.clicked.connect(lambda: self._train(self.model))
-        self._suggest_size(self.data.spec)
+        self.presets = PresetPicker(settings, "vae", PRESETS, _step_seconds, self._asked, self._for_data)
+        self.presets.applied.connect(self._apply_preset)
+        for spin in (self.steps, self.net_width, self.batch):
+            spin.valueChanged.connect(self.presets.controls_changed)
+        self.image_size.currentIndexChanged.connect(self.presets.controls_changed)
+        self.presets.select_default()
+        self.data.changed.connect(self._data_changed)
 
         self.model_label = QLabel("No VAE selected: train one, or pick one in the model list.")
         self.model_label.setWordWrap(True)
@@ -110,19 +128,40 @@ class VaePanel(ModelPanel):
         self.explore_view.setFixedSize(EXPLORE_VIEW, EXPLORE_VIEW)
         self.explore_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.explore_view.setStyleSheet("QLabel { border: 1px solid palette(mid); }")
+        self.directions_label = QLabel("Directions, most used first:")
+        self.directions_label.setToolTip(
+            "Each slider moves along one direction of the model's latent space, in standard deviations of "
+            "its prior; the first is the one the model uses most."
+        )
         self.sliders: list[QSlider] = []
         self._slider_labels: list[QLabel] = []
+        self.slider_values: list[QLabel] = []  # each slider's position, as a number
+        self.slider_resets: list[QToolButton] = []
         slider_grid = QGridLayout()
+        slider_grid.setColumnStretch(1, 1)
         for row in range(SLIDERS):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(round(-SLIDER_RANGE * SLIDER_STEPS), round(SLIDER_RANGE * SLIDER_STEPS))
             slider.valueChanged.connect(self._explore)
-            label = QLabel()
+            label = QLabel(f"direction {row + 1}")
+            value = QLabel()
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setMinimumWidth(value.fontMetrics().horizontalAdvance(slider_text(slider.minimum())))
+            value.setText(slider_text(0))
+            slider.valueChanged.connect(lambda position, shown=value: shown.setText(slider_text(position)))
+            reset = QToolButton()
+            reset.setText("↺")
+            reset.setToolTip(f"Put direction {row + 1} back to 0")
+            reset.clicked.connect(lambda _=False, moved=slider: moved.setValue(0))
             slider_grid.addWidget(label, row, 0)
             slider_grid.addWidget(slider, row, 1)
+            slider_grid.addWidget(value, row, 2)
+            slider_grid.addWidget(reset, row, 3)
             self.sliders.append(slider)
             self._slider_labels.append(label)
-        self.reset_button = QPushButton("Reset")
+            self.slider_values.append(value)
+            self.slider_resets.append(reset)
+        self.reset_button = QPushButton("Reset all")
         self.reset_button.clicked.connect(self._reset_sliders)
         self.keep_button = QPushButton("To canvas")
         self.keep_button.clicked.connect(self._keep_explored)
@@ -130,11 +169,13 @@ class VaePanel(ModelPanel):
         train_box = QGroupBox("Train")
         train_form = QFormLayout(train_box)
         train_form.addRow(self.data)
+        train_form.addRow("Preset", self.presets)
         train_form.addRow("Size", self.image_size)
         train_form.addRow("Latent size", self.latent)
         train_form.addRow("Beta", self.beta)
         train_form.addRow("Steps", self.steps)
         train_form.addRow("Width", self.net_width)
+        train_form.addRow("Batch", self.batch)
         train_form.addRow(self.train_button)
         train_form.addRow(self.resume_button)
         use_box = QGroupBox("Reconstruct, morph, sample")
@@ -156,6 +197,7 @@ class VaePanel(ModelPanel):
         explore_box.setToolTip("From picture A, or from the seed's sample when there is no picture A")
         explore = QVBoxLayout(explore_box)
         explore.addWidget(self.explore_view, alignment=Qt.AlignmentFlag.AlignHCenter)
+        explore.addWidget(self.directions_label)
         explore.addLayout(slider_grid)
         buttons = QHBoxLayout()
         buttons.addWidget(self.reset_button)
@@ -173,11 +215,22 @@ class VaePanel(ModelPanel):
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
         self._update_buttons()
+        self.presets.set_busy(busy)
+
+    def device_ready(self) -> None:
+        self.presets.device_ready()
 
     def set_model(self, model: TrainedModel) -> None:
         self._show_model(model)
 
+    def models_changed(self) -> None:
+        """The shown model was renamed or deleted in the model picker: forget it (a rename selects it
+        again under its new name)."""
+        if self.model is not None and not self.model.exists():
+            self._show_model(None)
+
     def close_down(self) -> None:
+        self.presets.close_down()
         if self._live is not None:
             self._live.close()
             self._live.wait(CLOSE_WAIT_MS)
@@ -203,17 +256,18 @@ class VaePanel(ModelPanel):
             )
             kl = list(training.get("kl_per_dimension") or [])
             self._dimensions = sorted(range(len(kl)), key=lambda j: -kl[j])[:SLIDERS]
-        for row, (slider, label) in enumerate(zip(self.sliders, self._slider_labels, strict=True)):
+        self._zero_sliders()
+        rows = zip(self.sliders, self._slider_labels, self.slider_values, self.slider_resets, strict=True)
+        for row, widgets in enumerate(rows):
             used = row < len(self._dimensions)
-            slider.blockSignals(True)
-            slider.setValue(0)
-            slider.blockSignals(False)
-            slider.setVisible(used)
-            label.setVisible(used)
+            for widget in widgets:
+                widget.setVisible(used)
             if used:
                 dim = self._dimensions[row]
-                label.setText(f"z{dim}")
-                label.setToolTip(f"Uses {kl[dim]:.2f} nats of information on average")
+                tip = f"Latent dimension {dim}: it carries {kl[dim]:.2f} nats of information on average"
+                for widget in widgets[:3]:
+                    widget.setToolTip(tip)
+        self.directions_label.setVisible(bool(self._dimensions))
         self.explore_view.clear()
         self._update_buttons()
         self._explore()
@@ -228,9 +282,29 @@ class VaePanel(ModelPanel):
         self.interpolate_button.setEnabled(both)
         self.gif_button.setEnabled(both)
 
-    def _suggest_size(self, spec: str) -> None:
-        if spec == FASHION_MNIST:  # its own 28 px: the ELBO then compares with published figures
+    def _for_data(self, preset: Preset) -> Preset:
+        """`preset` as the data trains it: Fashion-MNIST at its own 28 px (larger adds no detail, only
+        cost; the ELBO then compares with published figures)."""
+        if self.data.spec != FASHION_MNIST:
+            return preset
+        return replace(preset, shape=replace(preset.shape, size=28))
+
+    def _data_changed(self, spec: str) -> None:
+        if self.presets.combo.currentData() != CUSTOM:
+            self.presets.reapply()
+        elif spec == FASHION_MNIST:
             self.image_size.setCurrentIndex(self.image_size.findData(28))
+
+    def _asked(self) -> Preset:
+        """The run the controls describe."""
+        shape = StepShape(int(self.image_size.currentData()), self.batch.value(), self.net_width.value())
+        return Preset(CUSTOM, self.steps.value(), shape)
+
+    def _apply_preset(self, preset: Preset) -> None:
+        self.image_size.setCurrentIndex(self.image_size.findData(preset.shape.size))
+        self.steps.setValue(preset.steps)
+        self.net_width.setValue(preset.shape.width or self.net_width.value())
+        self.batch.setValue(preset.shape.batch_size)
 
     # --- jobs ----------------------------------------------------------------------------------------
 
@@ -250,11 +324,13 @@ class VaePanel(ModelPanel):
             size=size,
             latent=self.latent.value(),
             width=self.net_width.value(),
+            batch_size=self.batch.value(),
             beta=self.beta.value(),
             resume=resume,
             data_name=Path(spec).name,
             sample_every=max(1, min(100, steps // 20)),  # a fresh grid ~20 times a run
         )
+        self.presets.watch(job)
         self.job_requested.emit(job, False)
 
     def _reconstruct(self) -> None:
@@ -324,8 +400,19 @@ class VaePanel(ModelPanel):
             self._decoder = None
 
     def _reset_sliders(self) -> None:
-        for slider in self.sliders:
+        self._zero_sliders()
+        self._explore()
+
+    def _zero_sliders(self) -> None:
+        """Every slider back to 0 without a decode per slider (the caller asks for one)."""
+        for slider, value in zip(self.sliders, self.slider_values, strict=True):
             slider.blockSignals(True)
             slider.setValue(0)
             slider.blockSignals(False)
-        self._explore()
+            value.setText(slider_text(0))
+
+
+def _step_seconds() -> "StepSeconds":
+    from core.vae.training import step_seconds
+
+    return step_seconds

@@ -11,14 +11,23 @@ import pytest
 import torch
 from PIL import Image
 
-from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint, read_info
+from core.checkpoints import CheckpointInfo, ModelKind, load_checkpoint, read_info, save_checkpoint
 from core.classifier import backbones, inference
 from core.classifier.backbones import BackboneError, load_backbone
 from core.classifier.evaluation import evaluation_of
 from core.classifier.gradcam import grad_cam, overlay
-from core.classifier.inference import LoadedClassifier, export_onnx, load_classifier, predict, to_input
+from core.classifier.inference import (
+    Classification,
+    LoadedClassifier,
+    classify,
+    export_onnx,
+    load_classifier,
+    predict,
+    to_input,
+)
 from core.classifier.jobs import ClassifyJob, EvaluateJob, MistakesJob
 from core.classifier.networks import ClassifierNet
+from core.classifier.novelty import WARNING, fit, shrunk_covariance
 from core.classifier.settings import EFFICIENTNET_LITE0, ClassifierConfig
 from core.classifier.training import (
     ClassifierTrainingJob,
@@ -30,8 +39,9 @@ from core.classifier.training import (
 )
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
-from core.jobs import CancelToken, Event, JobContext, Message, Progress, run_job
-from tests.conftest import builtin_picture, untrained_fast_style
+from core.images import load_image
+from core.jobs import CancelToken, Event, ImageResult, JobContext, Message, Progress, run_job
+from tests.conftest import TEST_DATA, builtin_picture, untrained_fast_style
 
 SMALL: dict[str, Any] = {"width": 8, "batch_size": 16}
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (40, 60, 230)}
@@ -220,7 +230,7 @@ def test_grad_cam_highlights_the_informative_region(tmp_path: Path) -> None:
 def test_classify_evaluate_and_mistakes_jobs(model: Path, tmp_path: Path) -> None:
     picture = square_picture(COLOURS["green"], 77).resize((80, 48))
     result = run_job(ClassifyJob(model, picture, top=3)).result
-    assert result is not None
+    assert isinstance(result, ImageResult)
     assert result.image.size == picture.size
     assert result.settings["top"][0][0] == "green"
     assert sum(p for _, p in result.settings["top"]) == pytest.approx(1.0, abs=1e-5)
@@ -238,6 +248,147 @@ def test_classify_evaluate_and_mistakes_jobs(model: Path, tmp_path: Path) -> Non
     assert "accuracy 1.0000 on 5 images" in evaluation.table()
     with pytest.raises(UserError, match="No blue image was taken for red"):
         run_job(MistakesJob(model, 0, 2))
+
+
+def noise_picture(seed: int, size: int = 32) -> Image.Image:
+    """Uniform colour noise: like none of the colour squares' pictures (grey noise with one square)."""
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def without_calibration(model: Path, out: Path) -> Path:
+    """A copy of the checkpoint as training wrote it before the novelty check: no "ood" anywhere."""
+    tensors, info = load_checkpoint(model, ModelKind.CLASSIFIER)
+    training = {k: v for k, v in info.training.items() if k != "ood"}
+    kept = {k: v for k, v in tensors.items() if not k.startswith("ood.")}
+    assert len(kept) < len(tensors)
+    save_checkpoint(out, kept, kind=info.kind, arch=info.arch, config=info.config, training=training)
+    return out
+
+
+def test_pictures_unlike_the_training_pictures_are_flagged(model: Path) -> None:
+    record = read_info(model).training["ood"]
+    assert record["method"] == "mahalanobis-tied-ledoit-wolf"
+    assert record["percentile"] == 95
+    # 3 validation pictures are too few for a percentile: the training pictures' held-out scores join them.
+    assert (record["fit_images"], record["validation_images"], record["held_out_scores"]) == (27, 3, 30)
+    classifier = load_classifier(model)
+    assert classifier.novelty is not None
+    assert classifier.novelty.threshold == pytest.approx(record["threshold"])
+    # New pictures like the training ones (none was seen in training). Measured: 3 of 30 flagged (the
+    # threshold aims at 5%), median score 2.8 against a threshold of 6.2, at most 9.9.
+    familiar = [
+        classify(classifier, square_picture(colour, 20_000 + 10 * c + s))
+        for c, colour in enumerate(COLOURS.values())
+        for s in range(10)
+    ]
+    assert [f.top[0].label for f in familiar] == [name for name in COLOURS for _ in range(10)]
+    scores = [f.novelty.score for f in familiar if f.novelty is not None]
+    assert len(scores) == 30
+    assert sum(score > classifier.novelty.threshold for score in scores) <= 6
+    assert float(np.median(scores)) < 0.7 * classifier.novelty.threshold
+    # Unlike them: colour noise, the app's photo, the paintings. Measured: every one flagged, at 12.7 (the
+    # Mondrian) to 128 (the Scream); the noise at 23-27.
+    strangers = [noise_picture(s) for s in range(10)]
+    strangers += [builtin_picture(), *(load_image(p) for p in sorted(TEST_DATA.glob("*.jpg")))]
+    for picture in strangers:
+        novelty = classify(classifier, picture).novelty
+        assert novelty is not None
+        assert novelty.unlike, novelty
+        assert novelty.score > 3 * float(np.median(scores))
+    # The job says so too, with or without the Grad-CAM overlay.
+    result = run_job(ClassifyJob(model, builtin_picture())).result
+    assert isinstance(result, ImageResult)
+    assert result.settings["novelty"]["unlike"] is True
+    plain = run_job(ClassifyJob(model, square_picture(COLOURS["red"], 4321), grad_cam=False)).result
+    assert isinstance(plain, Classification)
+    assert plain.top[0].label == "red"
+    assert plain.novelty is not None
+    assert not plain.novelty.unlike
+
+
+def test_a_checkpoint_without_calibration_still_classifies(model: Path, tmp_path: Path) -> None:
+    old = without_calibration(model, tmp_path / "old.safetensors")
+    classifier = load_classifier(old)
+    assert classifier.novelty is None
+    picture = builtin_picture()
+    answer = classify(classifier, picture)
+    assert answer.novelty is None  # no verdict, no warning
+    assert answer.top == classify(model, picture).top  # the same labels as the calibrated model's
+    result = run_job(ClassifyJob(old, picture)).result
+    assert isinstance(result, ImageResult)
+    assert result.settings["novelty"] is None
+    assert run_job(ClassifyJob(old, picture, grad_cam=False)).result == answer
+
+
+def test_classify_command_warns_of_unfamiliar_pictures(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.cli import main
+
+    noise, red = tmp_path / "noise.png", tmp_path / "red.png"
+    noise_picture(7).save(noise)
+    square_picture(COLOURS["red"], 999).save(red)
+    capsys.readouterr()
+    assert main(["classify", str(model), str(noise), str(red)]) == 0
+    noisy, familiar = capsys.readouterr().out.splitlines()
+    assert WARNING in noisy
+    assert WARNING not in familiar
+    assert familiar.split("\t")[1].startswith("red ")
+    assert main(["classify", str(model), str(noise), "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)["novelty"]
+    assert verdict["unlike"] is True
+    assert verdict["score"] > verdict["threshold"]
+    old = without_calibration(model, tmp_path / "old.safetensors")
+    assert main(["classify", str(old), str(noise)]) == 0
+    assert WARNING not in capsys.readouterr().out
+    assert main(["classify", str(old), str(noise), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["novelty"] is None
+
+
+def test_novelty_scores_are_mahalanobis_distances_with_a_95th_percentile_threshold() -> None:
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=generator) * 4
+    mixing = torch.randn(16, 16, generator=generator) / 4 + torch.eye(16)  # correlated features
+
+    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(n) % 3
+        return centres[labels] + torch.randn(n, 16, generator=generator) @ mixing, labels
+
+    train, labels = draw(3000)
+    validation, _ = draw(2000)
+    check, record = fit(train, labels, validation)
+    assert record["validation_images"] == record["held_out_scores"] == 2000  # enough on their own
+    # The score is sqrt of min_c (f - mu_c)^T Sigma^-1 (f - mu_c), Sigma the pooled within-class covariance
+    # (shrunk, barely with 3000 pictures of 16 features).
+    probe, _ = draw(5)
+    means = torch.stack([train[labels == c].mean(0) for c in range(3)]).double()
+    centred = train.double() - means[labels]
+    sample = centred.T @ centred / len(train)
+    covariance, shrinkage = shrunk_covariance(centred)
+    assert shrinkage == pytest.approx(record["shrinkage"])
+    assert shrinkage < 0.05
+    torch.testing.assert_close(covariance, sample, rtol=0.1, atol=0.1 * float(sample.diagonal().mean()))
+    diff = probe.double()[:, None] - means[None]
+    squared = torch.einsum("nkd,de,nke->nk", diff, torch.linalg.inv(covariance), diff)
+    torch.testing.assert_close(check.scores(probe), squared.min(1).values.sqrt(), rtol=1e-4, atol=0)
+    # Calibrated: about 5% of new pictures from the same distribution are flagged; distant ones all are.
+    fresh, _ = draw(4000)
+    assert float((check.scores(fresh) > check.threshold).double().mean()) == pytest.approx(0.05, abs=0.015)
+    assert bool((check.scores(centres + 30) > check.threshold).all())
+    # Fewer pictures than features: the shrunk covariance is still invertible (Ledoit-Wolf).
+    few, few_labels = draw(12)
+    covariance, shrinkage = shrunk_covariance(few - few.mean(0))
+    assert 0 < shrinkage <= 1
+    assert bool(torch.linalg.eigvalsh(covariance).min() > 0)
+    small, record = fit(few, few_labels, draw(3)[0])
+    assert record["held_out_scores"] == 3 + 12  # the validation pictures' and the cross-fitted training ones'
+    assert bool(torch.isfinite(small.scores(fresh)).all())
+    # Cross-fitting: a threshold from 300 validation pictures plus held-out training ones flags about as
+    # many new pictures as one from 2000 (the 5% aimed at; 200 training pictures of 16 features).
+    some, some_labels = draw(200)
+    check, record = fit(some, some_labels, draw(300)[0])
+    assert record["held_out_scores"] == 500
+    assert float((check.scores(fresh) > check.threshold).double().mean()) == pytest.approx(0.05, abs=0.03)
 
 
 def test_evaluation_figures_and_mistakes() -> None:

@@ -23,6 +23,7 @@ from core.errors import CheckpointError, UserError
 from core.features import LoadedFeatures, load_features
 from core.images import load_image, to_tensor
 from core.jobs import CancelToken, Event, Message, Preview, Progress, run_job
+from core.presets import StepShape
 from core.style import fast, training
 from core.style.fast import FastStyleJob, export_onnx
 from core.style.networks import GRID, TransformerNet, load_transformer
@@ -138,7 +139,8 @@ def test_training_lowers_the_loss_and_writes_a_fast_style_checkpoint(
     first, last = (sum(loss["total"] for loss in part) / len(part) for part in (losses[:5], losses[-5:]))
     assert last < 0.5 * first  # about 0.2 x
     previews = [e for e in events if isinstance(e, Preview)]
-    assert len(previews) == TRAINING_STEPS // 10
+    every_ten = [f"Step {k} of {TRAINING_STEPS}" for k in range(10, TRAINING_STEPS + 1, 10)]
+    assert every_ten == [p.caption for p in previews if p.caption in every_ten]  # and by time if slow
     assert max(previews[0].image.size) <= 256
     assert any(isinstance(e, Message) and "VGG16" in e.text for e in events)  # names the loss network
 
@@ -149,6 +151,15 @@ def test_training_lowers_the_loss_and_writes_a_fast_style_checkpoint(
     assert info.training["step"] == info.training["steps"] == TRAINING_STEPS
     assert info.training["style"] == "starry"
     assert info.training["losses"] == losses[-1]
+
+
+def test_a_run_and_the_probe_time_real_steps(style: Image.Image, photos: Path, tmp_path: Path) -> None:
+    job = trainer(style, photos, tmp_path / "timed.safetensors", steps=3)
+    run_job(job)
+    assert job.timing is not None
+    assert (job.timing.device_class, job.timing.shape) == ("cpu", StepShape(64, 2))
+    shape = StepShape(32, 1)
+    assert list(training.step_seconds([shape], torch.device("cpu"), 30.0, lambda: None)) == [shape]
 
 
 def test_a_resumed_run_ends_with_the_same_weights(

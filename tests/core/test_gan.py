@@ -17,6 +17,7 @@ from core.gan.training import GanTrainingJob
 from core.images import grid, save_gif
 from core.jobs import CancelToken, Event, ImageResult, JobContext, Preview, Progress, run_job
 from core.latents import latents
+from core.presets import StepShape
 from tests.core.test_data import shapes_folder
 
 SMALL: dict[str, Any] = {"width": 4, "latent": 16, "batch_size": 8, "sample_every": 2}
@@ -66,6 +67,16 @@ def test_training_changes_the_generator_and_records_the_run(shapes: ImageSet, tm
     assert previews
     assert previews[0].image.size == (8 * 32, 8 * 32)
     assert any(isinstance(e, Progress) and e.losses for e in events)
+    assert job.timing is not None  # steps 2 and 3 were timed, for the next estimate
+    assert (job.timing.device_class, job.timing.shape) == ("cpu", StepShape(32, 8, 4))
+    assert job.timing.seconds_per_step > 0
+
+
+def test_step_seconds_times_real_steps_of_each_shape() -> None:
+    shapes = [StepShape(32, 4, 8), StepShape(32, 8, 8)]
+    rates = training.step_seconds(shapes, torch.device("cpu"), 30.0, lambda: None)
+    assert set(rates) == set(shapes)
+    assert all(seconds > 0 for seconds in rates.values())
 
 
 def test_training_moves_the_samples_towards_the_data(tmp_path: Path) -> None:

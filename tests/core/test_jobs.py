@@ -62,26 +62,79 @@ def test_pause_blocks_until_resume_and_cancel_wakes_a_paused_job() -> None:
     assert job.done < 1000
 
 
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_eta_waits_for_timed_steps_and_leaves_the_first_one_out() -> None:
+    clock, events = Clock(), list[Event]()
+    ctx = JobContext(events.append, min_progress_interval_s=0, clock=clock)
+    clock.now = 30.0  # the first step pays for reading the data and warming up
+    ctx.progress(1, 100)
+    for step in range(2, 6):
+        clock.now += 1.0  # then 1 s a step
+        ctx.progress(step, 100)
+    etas = [e.eta_s for e in events if isinstance(e, Progress)]
+    # steps 2-3: too few timed, "estimating"; from step 4 (3 steps, 3 s after the first): 1 s a step
+    assert etas[:3] == [None, None, None]
+    assert etas[3:] == [pytest.approx(96.0), pytest.approx(95.0)]
+
+
+def test_the_eta_needs_seconds_as_well_as_steps() -> None:
+    clock, events = Clock(), list[Event]()
+    ctx = JobContext(events.append, min_progress_interval_s=0, clock=clock)
+    for step in range(1, 21):
+        clock.now += 0.05
+        ctx.progress(step, 1000)
+    assert [e.eta_s for e in events if isinstance(e, Progress)] == [None] * 20  # 19 steps in under 1 s
+    for step in range(21, 61):
+        clock.now += 0.05
+        ctx.progress(step, 1000)
+    last = events[-1]
+    assert isinstance(last, Progress)
+    assert last.eta_s == pytest.approx(0.05 * 940)
+
+
+def test_a_new_stage_starts_a_new_estimate() -> None:
+    clock, events = Clock(), list[Event]()
+    ctx = JobContext(events.append, min_progress_interval_s=0, clock=clock)
+    for step in range(1, 11):  # reading 10 photos, 1 s each
+        clock.now += 1.0
+        ctx.progress(step, 10, stage="Reading")
+    for step in range(1, 6):  # then training steps of 10 s
+        clock.now += 10.0
+        ctx.progress(step, 50, stage="Training")
+    etas = [e.eta_s for e in events if isinstance(e, Progress) and e.stage == "Training"]
+    assert etas[:3] == [None, None, None]
+    assert etas[3:] == [pytest.approx(460.0), pytest.approx(450.0)]
+
+
 def test_eta_ignores_paused_time() -> None:
-    token = CancelToken()
+    token, clock, events = CancelToken(), Clock(), list[Event]()
+    ctx = JobContext(events.append, token, min_progress_interval_s=0, clock=clock)
+    for step in range(1, 5):
+        clock.now += 1.0
+        ctx.progress(step, 10)
 
-    class PausingJob:
-        title = "pausing"
+    def resume_later() -> None:
+        time.sleep(0.1)
+        clock.now += 600.0  # ten minutes on pause
+        token.resume()
 
-        def run(self, ctx: JobContext) -> None:
-            time.sleep(0.05)
-            ctx.progress(1, 2)
-            token.pause()
-            threading.Timer(0.5, token.resume).start()
-            ctx.check()  # paused here for 0.5 s
-            ctx.progress(1, 2)
-
-    ctx_events: list[Event] = []
-    run_job(PausingJob(), ctx_events.append, token)
-    first, second = (e for e in ctx_events if isinstance(e, Progress))
-    assert first.eta_s is not None
-    assert second.eta_s is not None
-    assert second.eta_s < 0.3  # one step of ~0.05 s left; counting the 0.5 s pause would say 0.55 s
+    token.pause()
+    threading.Thread(target=resume_later).start()
+    assert not ctx.stop_requested()  # blocks until resumed
+    clock.now += 1.0
+    ctx.progress(5, 10)
+    last = events[-1]
+    assert isinstance(last, Progress)
+    assert last.eta_s == pytest.approx(5.0)  # 1 s a step; counting the pause would say 755 s
 
 
 def test_cancel_before_start() -> None:

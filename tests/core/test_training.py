@@ -2,7 +2,7 @@
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,18 @@ from torch import Tensor, nn
 from core.checkpoints import ModelKind, load_checkpoint, read_info
 from core.errors import CheckpointError, UserError
 from core.jobs import CancelToken, Event, JobContext, Message, Progress
-from core.training import Resumed, StepLoop, TrainingState, read_resumable, resumed_config, seeded
+from core.presets import StepShape, StepTiming
+from core.training import (
+    Resumed,
+    StepLoop,
+    StepTimingJob,
+    TrainingState,
+    read_resumable,
+    resumed_config,
+    seeded,
+    time_steps,
+)
+from tests.core.test_jobs import Clock
 
 
 def _state(seed: int = 0) -> TrainingState:
@@ -86,6 +97,91 @@ def test_the_loop_saves_previews_and_reports_on_its_cadence(tmp_path: Path) -> N
     assert info.training["step"] == 10
     assert info.training["data_set"] == "x"
     assert info.training["losses"] == progress[-1].losses
+
+
+def test_a_slow_run_previews_by_time_between_its_step_previews(tmp_path: Path) -> None:
+    """A grid every 100 steps would come after 400 s at 4 s a step: a preview at least every 10 s too."""
+    clock, events, previews = Clock(), list[Event](), list[int]()
+    loop, _ = _loop(
+        _state(), tmp_path / "m.safetensors", events, preview_every=5, preview=previews.append, clock=clock
+    )
+
+    def slow(k: int) -> Tensor:
+        clock.now += 4.0
+        return torch.zeros(2)
+
+    loop.run(slow)
+    assert previews == [3, 5, 8, 10]  # 12 s after the start, step 5, 12 s after step 5, step 10
+
+
+def test_previews_by_time_can_be_turned_off(tmp_path: Path) -> None:
+    clock, previews = Clock(), list[int]()
+    loop, _ = _loop(
+        _state(),
+        tmp_path / "m.safetensors",
+        [],
+        preview=previews.append,
+        preview_interval_s=None,
+        clock=clock,
+    )
+
+    def minute(k: int) -> Tensor:
+        clock.now += 60.0
+        return torch.zeros(2)
+
+    loop.run(minute)
+    assert previews == []
+
+
+def test_the_loop_times_its_steps_after_the_first(tmp_path: Path) -> None:
+    clock = Clock()
+    loop, _ = _loop(_state(), tmp_path / "m.safetensors", [], clock=clock)
+    assert loop.seconds_per_step is None
+
+    def step(k: int) -> Tensor:
+        clock.now += 30.0 if k == 1 else 2.0  # the first step warms up
+        return torch.zeros(2)
+
+    loop.run(step)
+    assert loop.seconds_per_step == pytest.approx(2.0)
+
+
+def test_time_steps_measures_the_cheap_shapes_and_leaves_what_would_not_fit() -> None:
+    clock, checks = Clock(), list[int]()
+    small, double, huge = StepShape(32, 32, 16), StepShape(32, 64, 16), StepShape(64, 64, 32)
+    seconds = {small: 1.0, double: 2.5, huge: 40.0}
+
+    def make_step(shape: StepShape) -> Callable[[int], Tensor]:
+        def step(k: int) -> Tensor:
+            clock.now += seconds[shape]
+            return torch.zeros(2)
+
+        return step
+
+    rates = time_steps([huge, double, small], make_step, 10.0, lambda: checks.append(1), clock)
+    # small: 3 steps, 3 s; double predicted at 2 s a step fits (9 s of 10), takes 7.5; huge would not
+    assert rates == {small: 1.0, double: 2.5}
+    assert checks
+
+
+def test_the_timing_job_times_the_presets_of_a_device_it_has_not_measured() -> None:
+    small, large, gpu = StepShape(32, 32, 16), StepShape(64, 64, 32), StepShape(128, 64, 64)
+    asked: list[list[StepShape]] = []
+
+    def step_seconds(
+        shapes: Sequence[StepShape], device: torch.device, budget: float, check: Callable[[], None]
+    ) -> dict[StepShape, float]:
+        asked.append(list(shapes))
+        return {shape: 0.5 for shape in shapes}
+
+    from core.devices import describe
+
+    cpu, shapes = describe(torch.device("cpu")), {"cpu": [small, large], "gpu": [gpu]}
+    job = StepTimingJob(step_seconds, shapes, ["another machine"], device="cpu")
+    assert job.run(JobContext()) == [StepTiming(cpu, "cpu", small, 0.5), StepTiming(cpu, "cpu", large, 0.5)]
+    assert asked == [[small, large]]  # the CPU's presets
+    assert StepTimingJob(step_seconds, shapes, [cpu], device="cpu").run(JobContext()) == []
+    assert len(asked) == 1  # measured once, remembered
 
 
 def test_losses_are_averaged_over_the_report_window(tmp_path: Path) -> None:

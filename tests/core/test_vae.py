@@ -10,7 +10,8 @@ from core.checkpoints import ModelKind, load_checkpoint, read_info, save_checkpo
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
 from core.jobs import CancelToken, Event, JobContext, Preview, Progress, run_job
-from core.vae import networks
+from core.presets import StepShape
+from core.vae import networks, training
 from core.vae.inference import decode_with_offsets, evaluate, interpolate, load_vae, reconstruct, sample
 from core.vae.jobs import DecodeJob, InterpolateJob, ReconstructJob
 from core.vae.settings import ARCH
@@ -159,6 +160,16 @@ def test_cancel_leaves_a_resumable_checkpoint_and_previews_show(data: ImageSet, 
     assert previews[0].image.size == (8 * 28, 8 * 28)
     resumed = train(data, tmp_path, step + 1, resume=outcome.result)
     assert read_info(resumed).training["step"] == step + 1
+
+
+def test_a_run_reports_its_step_time_for_the_next_estimate(data: ImageSet, tmp_path: Path) -> None:
+    job = VaeTrainingJob(data, tmp_path, steps=3, **SMALL)
+    run_job(job)
+    assert job.timing is not None
+    assert (job.timing.device_class, job.timing.shape) == ("cpu", StepShape(28, 32, 8))
+    assert job.timing.seconds_per_step > 0
+    shape = StepShape(32, 8, 8)
+    assert list(training.step_seconds([shape], torch.device("cpu"), 30.0, lambda: None)) == [shape]
 
 
 def test_nan_stops_training_and_keeps_the_last_checkpoint(

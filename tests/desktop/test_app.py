@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from core import __version__, paths
+from desktop.app import CanvasHint, show_first_picture
 from desktop.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +78,47 @@ def test_about_box_names_the_version_the_device_and_the_users_folders(
     assert window.device in text
     for folder in (paths.data_dir(), paths.models_dir(), paths.cache_dir(), paths.log_dir()):
         assert str(folder) in text
+
+
+def hint_shown(window: MainWindow) -> bool:
+    hint = window.canvas.findChild(QLabel, "canvas-hint")
+    return hint is not None and hint.isVisible()
+
+
+def test_the_first_start_says_where_a_photo_goes_until_one_is_opened(
+    window: MainWindow, qtbot: QtBot, settings: QSettings, photo_file: Path
+) -> None:
+    hint = show_first_picture(window, [])
+    assert isinstance(hint, CanvasHint)
+    assert window.picture is not None
+    assert window.picture.name == "sample"
+    assert hint.isVisible()
+    assert "Drop one of your photos (or a folder) here" in hint.text()
+    assert "File\u00a0\u203a\u00a0Open\u00a0(Ctrl+O)" in hint.text()  # never broken across lines
+    assert "Studios menu" in hint.text()
+    canvas = window.canvas.rect()
+    assert canvas.contains(hint.geometry())  # over the canvas, whole
+    assert hint.geometry().center().y() > canvas.center().y()  # low, off the middle of the picture
+    wide = window.canvas.width()
+    window.resize(window.width() - 300, window.height())
+    qtbot.waitUntil(lambda: window.canvas.width() < wide)
+    assert window.canvas.rect().contains(hint.geometry())  # it follows the canvas
+    assert abs(hint.geometry().center().x() - window.canvas.rect().center().x()) <= 1
+
+    window.open_file(photo_file)
+    assert not hint_shown(window)
+    window.undo_stack.undo()  # back to the sample: the hint has done its work
+    assert not hint_shown(window)
+
+    second = MainWindow(settings)  # the next start: a picture has been opened before
+    qtbot.addWidget(second)
+    assert show_first_picture(second, []) is None
+    assert second.picture is not None
+    assert second.picture.name == "sample"
+
+
+def test_a_picture_named_at_start_is_opened_without_the_hint(window: MainWindow, photo_file: Path) -> None:
+    assert show_first_picture(window, [photo_file]) is None
+    assert window.picture is not None
+    assert window.picture.name == photo_file.name
+    assert not hint_shown(window)

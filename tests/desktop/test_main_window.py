@@ -395,3 +395,36 @@ def test_the_edit_menu_holds_the_style_panels_vgg_weights_entries(
     assert window.settings.value(WEIGHTS_KEY) == str(weights)
     edit.actions()[4].trigger()
     assert window.settings.value(WEIGHTS_KEY) is None
+
+
+@pytest.mark.parametrize("on_canvas", [True, False])
+def test_a_training_runs_sample_grids_fill_the_canvas_when_asked(
+    window: MainWindow, qtbot: QtBot, shapes_folder: Path, on_canvas: bool
+) -> None:
+    """View > Training Previews on Canvas: while a GAN trains its latest grid is the canvas (the photo
+    comes back when it ends); off, the canvas keeps the photo and only the progress dock shows grids."""
+    from core.data import open_data_set
+    from core.gan.training import GanTrainingJob
+
+    window.training_on_canvas_action.setChecked(on_canvas)
+    window.open_sample()
+    photo = window.canvas.image()
+    assert photo is not None
+    job = GanTrainingJob(
+        lambda ctx: open_data_set(str(shapes_folder), 32), paths.new_run_folder("grid"),
+        steps=4, size=32, width=8, batch_size=4, sample_every=2,
+    )  # fmt: skip
+    shown: list[tuple[int, int]] = []  # the canvas's size at each preview, after the window's own slot
+    window.run_job(job, edits_canvas=False)
+    assert window.worker is not None
+    window.worker.preview.connect(lambda *_: shown.append(window.canvas.image().size().toTuple()))
+    qtbot.waitUntil(lambda: window.worker is None, timeout=120_000)
+
+    assert len(shown) == 2  # steps 2 and 4
+    grid_shown = [size != photo.size().toTuple() for size in shown]
+    assert grid_shown == [on_canvas, on_canvas]
+    assert window.canvas.image() is not None
+    assert window.canvas.image().size() == photo.size()  # the picture is back when the run ends
+    restarted = MainWindow(window.settings)
+    qtbot.addWidget(restarted)
+    assert restarted.training_on_canvas_action.isChecked() == on_canvas  # remembered
