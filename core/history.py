@@ -161,7 +161,10 @@ class History:
         for entry in self.entries():
             count, total = count + 1, total + entry.disk_bytes
             if count > 1 and (count > self.max_entries or total > self.max_bytes):
-                self.remove(entry)
+                try:
+                    self.remove(entry)
+                except StorageError as exc:  # the new entry is kept all the same; pruning goes on next add
+                    log.warning("could not prune %s from the history: %s", entry.id, exc)
 
     @staticmethod
     def _clean(files: list[Path]) -> None:

@@ -200,6 +200,27 @@ class Job(Protocol[R_co]):
     def run(self, ctx: JobContext) -> R_co: ...
 
 
+_ONE_AT_A_TIME = threading.Lock()
+
+
+class OneAtATime(Generic[R]):
+    """Runs `job` once no other OneAtATime job runs, in any thread: for the device-timing probes, which
+    would time each other, and remember rates too slow for good, if two ran at once. Waiting checks the
+    cancel flag."""
+
+    def __init__(self, job: Job[R]) -> None:
+        self.job = job
+        self.title = job.title
+
+    def run(self, ctx: JobContext) -> R:
+        while not _ONE_AT_A_TIME.acquire(timeout=0.05):
+            ctx.check()
+        try:
+            return self.job.run(ctx)
+        finally:
+            _ONE_AT_A_TIME.release()
+
+
 @dataclass(frozen=True)
 class Outcome(Generic[R]):
     """How a job ended: `result` is None for a job cancelled before it had anything to keep."""

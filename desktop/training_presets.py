@@ -19,6 +19,7 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
+from core.jobs import OneAtATime
 from core.presets import (
     DEFAULT_PRESET,
     DeviceClass,
@@ -242,7 +243,8 @@ class PresetPicker(QWidget):
         shapes = {kind: [self._effective(p).shape for p in ps] for kind, ps in self._presets.items()}
         measured = [self._device] if self._device and self._rates(self._device) else []
         self._spoiled = False
-        self._probe = JobWorker(StepTimingJob(self._step_seconds(), shapes, measured), self)
+        job = OneAtATime(StepTimingJob(self._step_seconds(), shapes, measured))  # never two probes at once
+        self._probe = JobWorker(job, self)
         self._probe.finished.connect(self._measured)
         self._probe.failed.connect(self._probe_failed)
         self._probe.released.connect(self._probe_released)

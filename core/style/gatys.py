@@ -71,7 +71,13 @@ class _Run:
 class GatysJob:
     title = "Stylize (optimise)"
 
-    def __init__(self, content: Image.Image, styles: Sequence[StyleImage], settings: GatysSettings) -> None:
+    def __init__(
+        self,
+        content: Image.Image,
+        styles: Sequence[StyleImage],
+        settings: GatysSettings,
+        allow_download: bool = True,
+    ) -> None:
         if not styles:
             raise UserError("Add at least one style image.")
         if sum(s.weight for s in styles) <= 0:
@@ -79,12 +85,17 @@ class GatysJob:
         if settings.size < 64 or settings.size > 8192:
             raise UserError(f"Output size must be between 64 and 8192 px, not {settings.size}.")
         self.content, self.styles, self.settings = content, list(styles), settings
+        self.allow_download = allow_download
+        # After a run: its seconds per pixel-iteration (GatysSettings.pixel_iterations), loading the
+        # network left out (once per session), the style targets and every scale counted.
+        self.seconds_per_pixel_iteration: float | None = None
 
     def run(self, ctx: JobContext) -> ImageResult:
         s = self.settings
         device = pick_device(s.device)
-        loaded = load_features(s.weights_file)
+        loaded = load_features(s.weights_file, allow_download=self.allow_download)
         ctx.message(f"Feature network: {loaded.source}. Device: {device}.")
+        started = time.perf_counter()
         schedule = s.schedule()
         sizes = s.sizes(self.content.size)  # the output's is s.output_size(...), as the window shows it
         work = sum(_work(h, w, s.tile) * its for (w, h), (_, its) in zip(sizes, schedule, strict=True))
@@ -122,6 +133,9 @@ class GatysJob:
         record |= {"precision": precision_name(device)}
         record |= {"styles": [{"name": st.name, "weight": st.weight} for st in self.styles]}
         record |= {"losses": run.last_losses}
+        if not ctx.token.cancelled:  # all the work asked for was done: a rate for the next estimate
+            work = s.pixel_iterations(self.content.size)
+            self.seconds_per_pixel_iteration = (time.perf_counter() - started) / work
         return ImageResult(picture, record)
 
     def _styles_to_use(self) -> list[StyleImage]:
@@ -295,7 +309,8 @@ class GatysTimingJob:
         generator = torch.Generator().manual_seed(0)
         noise = torch.randint(0, 256, (self.HEIGHT, self.WIDTH, 3), generator=generator, dtype=torch.uint8)
         picture = Image.fromarray(noise.numpy(), "RGB")
-        job = GatysJob(picture, [StyleImage(picture.transpose(Image.Transpose.ROTATE_180))], self.settings)
+        styles = [StyleImage(picture.transpose(Image.Transpose.ROTATE_180))]
+        job = GatysJob(picture, styles, self.settings, allow_download=False)  # a probe never downloads
         reports: list[tuple[float, int]] = []  # (when, work done) of each progress report
 
         def record(event: object) -> None:

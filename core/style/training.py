@@ -277,7 +277,9 @@ def step_seconds(
     """Seconds per training step of each shape on `device` (core.training.time_steps), on random crops
     against a random painting's Gram matrices (their size does not depend on the crops')."""
     layout = memory_format(device)
-    vgg = load_features().net.to(device).to(memory_format=layout)
+    vgg = (
+        load_features(allow_download=False).net.to(device).to(memory_format=layout)
+    )  # a probe never downloads
     painting = torch.rand(1, 3, 256, 256, generator=torch.Generator()).to(device)
     with torch.no_grad():
         style_targets = {name: gram(f.float()) for name, f in vgg(painting, STYLE_LAYERS).items()}

@@ -1,6 +1,6 @@
 """Style panel: styles with blend weights, method, quality and the controls an artist needs."""
 
-import time
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ from core.checkpoints import SUFFIX, ModelKind
 from core.errors import ImageError, UserError
 from core.export import OnnxExportJob
 from core.images import load_image
-from core.jobs import ImageResult, Job
+from core.jobs import ImageResult, Job, OneAtATime
 from core.presets import Preset, StepShape
 from core.style.batch import BatchJob
 from core.style.colour import ColourTransferJob, KeepColours
@@ -46,7 +46,10 @@ from desktop.training_presets import CUSTOM, PresetPicker
 from desktop.workers import JobWorker
 
 if TYPE_CHECKING:
+    from core.style.gatys import GatysJob
     from core.training import StepSeconds
+
+log = logging.getLogger(__name__)
 
 THUMB = 48
 WEIGHTS_KEY = "style/vgg_weights"  # a VGG weights file the user chose (Edit menu); empty: built-in chain
@@ -197,7 +200,8 @@ class StylePanel(ModelPanel):
         super().__init__(parent)
         self._settings = settings
         self._busy = False
-        self._timing: tuple[float, int] | None = None  # (start, pixel-iterations) of a running Stylize
+        self._timed: GatysJob | None = None  # the running optimisation, which measures this device
+        self._device_ready = self._unmeasurable = False  # the warm-up has ended; the probe failed
         self._probe: JobWorker | None = None  # the timing probe, while it runs
         choose_weights = QAction("Choose VGG &Weights File…", self)
         choose_weights.triggered.connect(self._choose_vgg_weights)
@@ -321,6 +325,8 @@ class StylePanel(ModelPanel):
         self._busy = busy
         if busy and self._probe is not None:
             self._probe.cancel()  # it would slow the artist's job and be slowed by it; that job measures
+        elif not busy and self._device_ready:
+            self.device_ready()  # a probe a job cancelled runs again, unless that job measured the device
         for button in (self.stylize_button, self.batch_button, self.train_button):
             button.setEnabled(not busy)
         self.train_presets.set_busy(busy)
@@ -342,13 +348,10 @@ class StylePanel(ModelPanel):
 
     def job_finished(self, result: object) -> None:
         """A finished optimisation measures this device: its seconds per pixel-iteration are remembered
-        for the time estimate (the latest run's, so a first run that also loaded the network is
-        corrected by the next)."""
-        timing, self._timing = self._timing, None
-        optimised = isinstance(result, ImageResult) and result.settings.get("method") == "optimise"
-        if timing is not None and optimised:
-            started, work = timing
-            self._settings.setValue(RATE_KEY, (time.monotonic() - started) / work)
+        for the time estimate (the latest run's)."""
+        timed, self._timed = self._timed, None
+        if timed is not None and timed.seconds_per_pixel_iteration is not None:
+            self._settings.setValue(RATE_KEY, timed.seconds_per_pixel_iteration)
         self.update_output_info()
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -366,11 +369,15 @@ class StylePanel(ModelPanel):
         """Time a short optimisation in the background once, when no rate is known for the estimate."""
         from core.style.gatys import GatysTimingJob
 
-        if self._settings.value(RATE_KEY) is not None or self._probe is not None or self._busy:
+        self._device_ready = True
+        known = self._settings.value(RATE_KEY) is not None or self._unmeasurable
+        if known or self._probe is not None or self._busy:
             self.train_presets.device_ready()  # when this probe has ended: two would time each other
             return
-        self._probe = JobWorker(GatysTimingJob(self.gatys_settings("off").weights_file), self)
+        job = OneAtATime(GatysTimingJob(self.gatys_settings("off").weights_file))
+        self._probe = JobWorker(job, self)
         self._probe.finished.connect(self._measured)
+        self._probe.failed.connect(self._probe_failed)
         self._probe.released.connect(self._probe_released)
         self._probe.start()
         self.update_output_info()
@@ -379,6 +386,12 @@ class StylePanel(ModelPanel):
         if self._settings.value(RATE_KEY) is None:  # a real run that ended meanwhile knows better
             self._settings.setValue(RATE_KEY, float(rate))  # type: ignore[arg-type]
         self.update_output_info()
+
+    def _probe_failed(self, message: str) -> None:
+        """No estimate before the first run then (no offline VGG weights to time with, say): that run
+        measures the device."""
+        log.warning("timing style transfer failed: %s", message)
+        self._unmeasurable = True
 
     def _probe_released(self) -> None:
         self._probe = None
@@ -400,11 +413,13 @@ class StylePanel(ModelPanel):
         make_job = self.job_factory()
         if make_job is None:
             return
-        idle, started = not self._busy, time.monotonic()
-        self._timing = None
-        self.job_requested.emit(make_job(picture), True)
-        if idle and self._busy and self.method.currentData() == "optimise":  # the window started it
-            self._timing = (started, self.gatys_settings("off").pixel_iterations(picture.size))
+        from core.style.gatys import GatysJob
+
+        idle, job = not self._busy, make_job(picture)
+        self._timed = None
+        self.job_requested.emit(job, True)
+        if idle and self._busy and isinstance(job, GatysJob):  # the window started it
+            self._timed = job
 
     def stylize_folder(self, folder: Path) -> None:
         """Stylize every picture in `folder` into a sibling folder "<name> stylized"."""

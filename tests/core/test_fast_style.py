@@ -46,7 +46,7 @@ def vgg(module_patch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFacto
     """The real pretrained VGG (from the offline package), loaded once and given to every job."""
     module_patch.setenv("NEURAL_EASEL_HOME", str(tmp_path_factory.mktemp("home")))
     loaded = load_features(allow_download=False)
-    module_patch.setattr(training, "load_features", lambda: loaded)
+    module_patch.setattr(training, "load_features", lambda **_: loaded)
     return loaded
 
 

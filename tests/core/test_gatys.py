@@ -1,4 +1,5 @@
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from core.features import load_features
 from core.images import load_image, to_array, to_tensor
 from core.jobs import CancelToken, Event, Preview, Progress, run_job
 from core.style.colour import _RGB_TO_YIQ
-from core.style.gatys import GatysJob, _grams
+from core.style.gatys import GatysJob, GatysTimingJob, _grams
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss
 from core.style.settings import GatysSettings, StyleImage
 from tests.conftest import TEST_DATA, builtin_picture
@@ -183,3 +184,37 @@ def test_style_grams_of_a_large_image_are_computed_in_tiles(vgg_file: Path) -> N
     for layer in STYLE_LAYERS:
         relative = (tiled[layer] - whole[layer]).norm() / whole[layer].norm()
         assert relative < 0.01, layer
+
+
+def test_a_whole_run_measures_the_device_and_a_cancelled_one_does_not(quick: GatysSettings) -> None:
+    """The rate the window's next estimate uses: seconds per pixel-iteration of a run that did all its
+    work (loading the network left out), none from a run stopped half-way."""
+    whole = GatysJob(CONTENT, [StyleImage(STYLE)], dataclasses.replace(quick, iterations=4))
+    started = time.perf_counter()
+    run_job(whole)
+    took = time.perf_counter() - started
+    assert whole.seconds_per_pixel_iteration is not None
+    assert 0 < whole.seconds_per_pixel_iteration * 128 * 96 * 4 <= took
+
+    token = CancelToken()
+    stopped = GatysJob(CONTENT, [StyleImage(STYLE)], dataclasses.replace(quick, size=256, scales=2))
+    outcome = run_job(
+        stopped, lambda e: isinstance(e, Progress) and "Scale 2" in e.stage and token.cancel(), token
+    )
+    assert outcome.cancelled
+    assert stopped.seconds_per_pixel_iteration is None
+
+
+def test_the_timing_probe_never_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing the device at start-up must not fetch half a gigabyte of VGG weights behind the artist's
+    back: without a local source it fails (the first real run then measures the device)."""
+    asked: list[bool] = []
+
+    def no_local_weights(weights_file: object = None, *, allow_download: bool = True, **_: object) -> None:
+        asked.append(allow_download)
+        raise UserError("No VGG weights here.")
+
+    monkeypatch.setattr("core.style.gatys.load_features", no_local_weights)
+    with pytest.raises(UserError, match="No VGG weights"):
+        run_job(GatysTimingJob())
+    assert asked == [False]

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from core.errors import UserError, user_message
-from core.jobs import CancelToken, Event, JobContext, Progress, run_job
+from core.jobs import CancelToken, Event, JobContext, OneAtATime, Progress, run_job
 
 
 class CountingJob:
@@ -157,3 +157,45 @@ def test_errors_propagate_with_a_readable_message() -> None:
     assert user_message(info.value) == "The folder is empty: add some pictures."
     assert "Out of GPU memory" in user_message(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
     assert "log" in user_message(ZeroDivisionError("division by zero"))
+
+
+def test_one_at_a_time_jobs_never_overlap_and_a_waiting_one_can_be_cancelled() -> None:
+    """Two device-timing probes would time each other: the second waits for the first, whatever thread
+    runs it, and a cancel while it waits stops it."""
+    first_running, release_first, second_ran = threading.Event(), threading.Event(), threading.Event()
+
+    class Holds:
+        title = "first"
+
+        def run(self, ctx: JobContext) -> None:
+            first_running.set()
+            release_first.wait(10)
+
+    class Marks:
+        title = "second"
+
+        def run(self, ctx: JobContext) -> None:
+            second_ran.set()
+
+    first = threading.Thread(target=run_job, args=(OneAtATime(Holds()),))
+    first.start()
+    assert first_running.wait(10)
+    token = CancelToken()
+    cancelled: list[bool] = []
+    waiting = threading.Thread(
+        target=lambda: cancelled.append(run_job(OneAtATime(Marks()), None, token).cancelled)
+    )
+    waiting.start()
+    assert not second_ran.wait(0.3)  # held back while the first runs
+    token.cancel()
+    waiting.join(10)
+    assert cancelled == [True]
+    assert not second_ran.is_set()
+
+    second = threading.Thread(target=run_job, args=(OneAtATime(Marks()),))
+    second.start()
+    assert not second_ran.wait(0.3)
+    release_first.set()
+    assert second_ran.wait(10)  # it runs once the first has ended
+    first.join(10)
+    second.join(10)
