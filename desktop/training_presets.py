@@ -12,12 +12,12 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from core.jobs import OneAtATime
 from core.presets import (
@@ -280,3 +280,31 @@ class PresetPicker(QWidget):
 
 def _rows(rates: Mapping[StepShape, float]) -> list[list[float | int | None]]:
     return [[shape.size, shape.batch_size, shape.width, seconds] for shape, seconds in rates.items()]
+
+
+@dataclass(frozen=True)
+class RunControls:
+    """A GAN's or VAE's training run as its panel's controls set it: what the picker reads as Custom,
+    what a chosen preset sets, and which changes tell the picker."""
+
+    size: QComboBox
+    steps: QSpinBox
+    width: QSpinBox
+    batch: QSpinBox
+
+    def asked(self) -> Preset:
+        shape = StepShape(int(self.size.currentData()), self.batch.value(), self.width.value())
+        return Preset(CUSTOM, self.steps.value(), shape)
+
+    def apply(self, preset: Preset) -> None:
+        self.size.setCurrentIndex(self.size.findData(preset.shape.size))
+        self.steps.setValue(preset.steps)
+        self.width.setValue(preset.shape.width or self.width.value())
+        self.batch.setValue(preset.shape.batch_size)
+
+    def follow(self, picker: PresetPicker) -> None:
+        """Set the controls from the presets `picker` applies, and tell it when the artist changes one."""
+        picker.applied.connect(self.apply)
+        for spin in (self.steps, self.width, self.batch):
+            spin.valueChanged.connect(picker.controls_changed)
+        self.size.currentIndexChanged.connect(picker.controls_changed)

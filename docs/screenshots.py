@@ -108,29 +108,29 @@ def colour(window: MainWindow, out: Path) -> None:
     window.compare_action.setChecked(False)
 
 
-def gan(window: MainWindow, out: Path) -> None:
-    studio = panel(window, Tool.TRAIN_GAN)
-    assert isinstance(studio, GanPanel)
+def train_then_sample(window: MainWindow, studio: GanPanel | VaePanel, family: str) -> None:
+    """Train on Fashion-MNIST with the panel's default preset, saying the estimate it showed first and
+    the time the run took, then sample to the canvas."""
     studio.data.set_spec(FASHION_MNIST)
     wait_until(lambda: "about" in studio.presets.estimate.text(), 600)  # the device has been timed
     estimate = studio.presets.estimate.text()
     took = run_and_time(window, studio.train_button.click)
     preset = studio.presets.combo.currentText()
-    print(f"GAN, {preset} on Fashion-MNIST: the panel said “{estimate}”; it took {took:.0f} s")
+    print(f"{family}, {preset} on Fashion-MNIST: the panel said “{estimate}”; it took {took:.0f} s")
     run_and_time(window, studio.sample_button.click)
+
+
+def gan(window: MainWindow, out: Path) -> None:
+    studio = panel(window, Tool.TRAIN_GAN)
+    assert isinstance(studio, GanPanel)
+    train_then_sample(window, studio, "GAN")
     shoot(window, out, "gan-studio.png")
 
 
 def vae(window: MainWindow, out: Path) -> None:
     studio = panel(window, Tool.TRAIN_VAE)
     assert isinstance(studio, VaePanel)
-    studio.data.set_spec(FASHION_MNIST)
-    wait_until(lambda: "about" in studio.presets.estimate.text(), 600)  # the device has been timed
-    estimate = studio.presets.estimate.text()
-    took = run_and_time(window, studio.train_button.click)
-    preset = studio.presets.combo.currentText()
-    print(f"VAE, {preset} on Fashion-MNIST: the panel said “{estimate}”; it took {took:.0f} s")
-    run_and_time(window, studio.sample_button.click)
+    train_then_sample(window, studio, "VAE")
     window.tools_scroll.ensureWidgetVisible(studio.sliders[-1])  # the latent directions
     shoot(window, out, "vae-studio.png")
 

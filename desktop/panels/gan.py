@@ -22,10 +22,9 @@ from core import paths
 from core.catalog import Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.gan.settings import PRESETS, SIZES
-from core.presets import Preset, StepShape
 from desktop.data_well import DataWell
 from desktop.panels.base import ModelPanel, spin_box
-from desktop.training_presets import CUSTOM, PresetPicker
+from desktop.training_presets import PresetPicker, RunControls
 
 if TYPE_CHECKING:
     from core.training import StepSeconds
@@ -56,11 +55,10 @@ class GanPanel(ModelPanel):
         self.net_width.setToolTip("Network width: 16-32 trains at a usable speed on a CPU, 64 wants a GPU")
         self.batch = spin_box(1, 1024, 64, 8)
         self.batch.setToolTip("Images per step")
-        self.presets = PresetPicker(settings, "gan", PRESETS, _step_seconds, self._asked)
-        self.presets.applied.connect(self._apply_preset)
-        for spin in (self.steps, self.net_width, self.batch):
-            spin.valueChanged.connect(self.presets.controls_changed)
-        self.image_size.currentIndexChanged.connect(self.presets.controls_changed)
+        self.run_controls = RunControls(self.image_size, self.steps, self.net_width, self.batch)
+        asked = self.run_controls.asked
+        self.presets = PresetPicker(settings, "gan", PRESETS, _step_seconds, asked)
+        self.run_controls.follow(self.presets)
         self.presets.select_default()
         self.conditional = QCheckBox("Classes from subfolders")
         self.conditional.setToolTip("One class per subfolder: choose the class when sampling")
@@ -238,17 +236,6 @@ class GanPanel(ModelPanel):
         model_buttons = (self.sample_button, self.interpolate_button, self.gif_button, self.vary_button)
         for widget in (*model_buttons, self.resume_button):
             widget.setEnabled(not self._busy and self.model is not None)
-
-    def _asked(self) -> Preset:
-        """The run the controls describe."""
-        shape = StepShape(self.image_size.currentData(), self.batch.value(), self.net_width.value())
-        return Preset(CUSTOM, self.steps.value(), shape)
-
-    def _apply_preset(self, preset: Preset) -> None:
-        self.image_size.setCurrentIndex(self.image_size.findData(preset.shape.size))
-        self.steps.setValue(preset.steps)
-        self.net_width.setValue(preset.shape.width or self.net_width.value())
-        self.batch.setValue(preset.shape.batch_size)
 
     def _show_truncation(self, value: int) -> None:
         self.truncation_value.setText(f"{value / 100:.2f}" + (" (off)" if value == 100 else ""))

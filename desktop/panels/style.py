@@ -42,7 +42,7 @@ from core.style.settings import FAST_STYLE_PRESETS, FAST_STYLE_STEPS, GatysSetti
 from desktop.image_well import IMAGE_FILTER
 from desktop.panels.base import NO_PICTURE, ModelPanel
 from desktop.qimage import to_qimage
-from desktop.training_presets import CUSTOM, PresetPicker
+from desktop.training_presets import CUSTOM, PresetPicker, about
 from desktop.workers import JobWorker
 
 if TYPE_CHECKING:
@@ -523,7 +523,7 @@ class StylePanel(ModelPanel):
             rate = self._settings.value(RATE_KEY)
             if self.method.currentData() == "optimise" and rate is not None:
                 seconds = float(rate) * self.gatys_settings("off").pixel_iterations(picture.size)
-                text += f" · about {_duration(seconds)} on this device"
+                text += f" · {about(seconds)} on this device"
             elif self.method.currentData() == "optimise" and self._probe is not None:
                 text += " · timing this device…"
         if self.output_info.text() != text:
@@ -650,13 +650,6 @@ def _style_step_seconds() -> "StepSeconds":
     from core.style.training import step_seconds
 
     return step_seconds
-
-
-def _duration(seconds: float) -> str:
-    """ "12 s", "4 min": the precision an estimate has."""
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    return f"{round(seconds / 60)} min"
 
 
 def _spin(low: int, high: int, value: int, suffix: str, step: int) -> QSpinBox:

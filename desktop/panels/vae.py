@@ -27,12 +27,12 @@ from core import paths
 from core.catalog import FASHION_MNIST, Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.jobs import ImageResult
-from core.presets import Preset, StepShape
+from core.presets import Preset
 from core.vae.settings import PRESETS, SIZES
 from desktop.data_well import DataWell
 from desktop.image_well import ImageWell
 from desktop.panels.base import ModelPanel, spin_box
-from desktop.training_presets import CUSTOM, PresetPicker
+from desktop.training_presets import CUSTOM, PresetPicker, RunControls
 from desktop.workers import LatestJobWorker
 
 if TYPE_CHECKING:
@@ -88,11 +88,10 @@ class VaePanel(ModelPanel):
         self.train_button.clicked.connect(lambda: self._train(None))
         self.resume_button = QPushButton("Resume selected")
         self.resume_button.clicked.connect(lambda: self._train(self.model))
-        self.presets = PresetPicker(settings, "vae", PRESETS, _step_seconds, self._asked, self._for_data)
-        self.presets.applied.connect(self._apply_preset)
-        for spin in (self.steps, self.net_width, self.batch):
-            spin.valueChanged.connect(self.presets.controls_changed)
-        self.image_size.currentIndexChanged.connect(self.presets.controls_changed)
+        self.run_controls = RunControls(self.image_size, self.steps, self.net_width, self.batch)
+        asked = self.run_controls.asked
+        self.presets = PresetPicker(settings, "vae", PRESETS, _step_seconds, asked, self._for_data)
+        self.run_controls.follow(self.presets)
         self.presets.select_default()
         self.data.changed.connect(self._data_changed)
 
@@ -294,17 +293,6 @@ class VaePanel(ModelPanel):
             self.presets.reapply()
         elif spec == FASHION_MNIST:
             self.image_size.setCurrentIndex(self.image_size.findData(28))
-
-    def _asked(self) -> Preset:
-        """The run the controls describe."""
-        shape = StepShape(int(self.image_size.currentData()), self.batch.value(), self.net_width.value())
-        return Preset(CUSTOM, self.steps.value(), shape)
-
-    def _apply_preset(self, preset: Preset) -> None:
-        self.image_size.setCurrentIndex(self.image_size.findData(preset.shape.size))
-        self.steps.setValue(preset.steps)
-        self.net_width.setValue(preset.shape.width or self.net_width.value())
-        self.batch.setValue(preset.shape.batch_size)
 
     # --- jobs ----------------------------------------------------------------------------------------
 

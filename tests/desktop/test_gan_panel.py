@@ -323,4 +323,6 @@ def test_a_training_run_updates_the_rate_it_measured(
     assert "10.0 h" not in text
     another = GanPanel(window.settings)
     qtbot.addWidget(another)
-    assert another.presets.seconds(panel._asked()) == panel.presets.seconds(panel._asked())
+    assert another.presets.seconds(panel.run_controls.asked()) == panel.presets.seconds(
+        panel.run_controls.asked()
+    )
