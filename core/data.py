@@ -24,7 +24,7 @@ from torch import Tensor
 from core import installed
 from core.catalog import FASHION_MNIST, TORCHVISION_PREFIX
 from core.errors import ImageError, UserError
-from core.images import load_image, scan_images
+from core.images import load_image, look_at_folder, scan_images
 from core.paths import cache_dir
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -256,19 +256,23 @@ def open_data_set(
     spec: str | Path,
     size: int,
     *,
-    grey: bool = False,
+    grey: bool | None = None,
     report: Callable[[str], None] | None = None,
     split: str = "train",
 ) -> ImageSet:
     """A data set by the name a person gives it: "fashion-mnist" (Debian's files), "torchvision:CIFAR10"
-    (downloaded into the cache), or a folder of images (unreadable files skipped and reported). `split`
-    ("train" or "test") picks the part of a built-in set; a folder is always read whole."""
+    (downloaded into the cache), or a folder of images (unreadable files skipped and reported), in grey
+    when `grey` says so or, by default, when its pictures are grey. `split` ("train" or "test") picks the
+    part of a built-in set; a folder is always read whole."""
     text = str(spec)
     if text == FASHION_MNIST:
         return ImageSet.fashion_mnist(split, size=size)
     if text.startswith(TORCHVISION_PREFIX):
         name = text.removeprefix(TORCHVISION_PREFIX)
         return ImageSet.torchvision_dataset(name, train=split == "train", size=size)
+    if grey is None:
+        look = look_at_folder(Path(text))
+        grey = look is not None and look.grey
     data, skipped = ImageSet.from_folder(Path(text), size, grey=grey)
     if skipped and report is not None:
         names = ", ".join(path.name for path, _ in skipped[:5]) + (" …" if len(skipped) > 5 else "")

@@ -8,6 +8,7 @@ can load and show pictures without paying for it.
 import json
 import math
 import os
+import random
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from core import __version__
+from core.catalog import FASHION_MNIST, TORCHVISION_PREFIX
 from core.errors import ImageError
 from core.files import atomic_path
 from core.safety import OutputType
@@ -256,3 +258,50 @@ def save_gif(images: Sequence[Image.Image], path: str | Path, ms_per_frame: int 
             tmp, format="GIF", save_all=True, append_images=list(images[1:]), duration=ms_per_frame, loop=0
         )
     return Path(path)
+
+
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+LOOK_SAMPLE = 256  # headers read to judge a folder: the median side of 256 is within a few % of all's
+
+
+@dataclass(frozen=True)
+class FolderLook:
+    """What a folder's pictures are like, judged from the headers of a seeded sample (nothing decoded)."""
+
+    side: int  # the median of the pictures' shorter sides, px
+    grey: bool  # every picture looked at is grey
+
+
+def look_at_folder(folder: Path, sample: int = LOOK_SAMPLE) -> FolderLook | None:
+    """The pictures' own resolution and colour, or None when no picture under `folder` can be opened
+    (reading them then says why)."""
+    try:
+        paths = scan_images(folder).images
+    except ImageError:
+        return None
+    if len(paths) > sample:
+        paths = random.Random(0).sample(paths, sample)
+    sides, grey = [], True
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+                grey = grey and img.mode in GREY_MODES
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            continue
+    if not sides:
+        return None
+    return FolderLook(side=sorted(sides)[len(sides) // 2], grey=grey)
+
+
+def own_size(spec: str | Path, sizes: Sequence[int], cap: int = 64) -> int:
+    """The smallest of a model's `sizes` that holds the pictures of data set `spec` (Fashion-MNIST's 28 px,
+    a torchvision set's 32, a folder's median side), photos capped at `cap`: training larger than the
+    pictures costs compute and shows the model nothing new."""
+    text = str(spec)
+    if text == FASHION_MNIST or text.startswith(TORCHVISION_PREFIX):
+        side = 28 if text == FASHION_MNIST else 32
+    else:  # no data chosen yet ("") is no folder: not the working directory
+        look = look_at_folder(Path(text)) if text else None
+        side = cap if look is None else look.side
+    return next((size for size in sorted(sizes) if size >= min(side, cap)), max(sizes))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 
 import resources
 from core import __version__
+from core.allocator import keep_freed_memory
 from core.logs import setup_logging
 from desktop.main_window import MainWindow
 from desktop.theme import apply_theme, saved_theme
@@ -61,6 +62,7 @@ def create_app(argv: Sequence[str]) -> QApplication:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()  # before any thread exists: one heap for the jobs' tensors
     argv = sys.argv if argv is None else argv
     args, qt_args = parse_args(argv)
     setup_logging()

@@ -19,6 +19,7 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from core.images import own_size
 from core.jobs import OneAtATime
 from core.presets import (
     DEFAULT_PRESET,
@@ -33,6 +34,7 @@ from desktop.workers import JobWorker
 
 if TYPE_CHECKING:
     from core.training import StepSeconds
+    from desktop.data_well import DataWell
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,30 @@ def about(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"about {round(seconds / 60)} min"
     return f"about {seconds / 3600:.1f} h"
+
+
+class OwnSize:
+    """Presets as a data set trains them: no larger than its pictures' own size among a family's `sizes`
+    (core.images.own_size: Fashion-MNIST's 28 px, a folder of small pictures'), since a larger one adds no
+    detail, only cost. Looked up again when the data well's data changes (a folder: a few hundred
+    headers read); the preset is then applied again, or a Custom size larger than the pictures shrinks."""
+
+    def __init__(self, data: "DataWell", sizes: Sequence[int], size_box: QComboBox) -> None:
+        self._data, self._sizes, self._size_box = data, sizes, size_box
+        self.size = own_size(data.spec, sizes, cap=max(sizes))
+
+    def __call__(self, preset: Preset) -> Preset:
+        return replace(preset, shape=replace(preset.shape, size=min(preset.shape.size, self.size)))
+
+    def follow(self, presets: "PresetPicker") -> None:
+        def changed(spec: str) -> None:
+            self.size = own_size(spec, self._sizes, cap=max(self._sizes))
+            if presets.combo.currentData() != CUSTOM:
+                presets.reapply()
+            elif self.size < self._size_box.currentData():
+                self._size_box.setCurrentIndex(self._size_box.findData(self.size))
+
+        self._data.changed.connect(changed)
 
 
 class PresetPicker(QWidget):

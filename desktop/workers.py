@@ -17,6 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from core.allocator import release_freed_memory
 from core.errors import user_message
 from core.jobs import CancelToken, Event, ImageResult, Job, Message, Preview, Progress, run_job
 from desktop.qimage import to_qimage
@@ -133,6 +134,7 @@ class JobWorker(Worker):
 
     def _run_jobs(self) -> None:
         self._run_one(self.job)
+        release_freed_memory()  # an idle window should not sit on the job's peak
 
 
 class LatestJobWorker(Worker):

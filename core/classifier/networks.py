@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.classifier.backbones import BACKBONES, INPUT_SIZE, build_backbone
-from core.classifier.settings import SCRATCH, ClassifierConfig
+from core.classifier.settings import SCRATCH, ClassifierConfig, scratch_stages
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -32,12 +32,6 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x + self.body(x))
-
-
-def scratch_stages(size: int) -> int:
-    """Downsamplings for an S px input: the last feature map keeps 7-16 px, enough for Grad-CAM to say
-    where, while each stage doubles what a unit sees."""
-    return 2 if size <= 32 else 3 if size <= 64 else 4
 
 
 class CompactResNet(nn.Module):

@@ -11,6 +11,8 @@ non-expert never has to touch.
 - Early stopping: after each epoch the validation accuracy is measured; the best weights are kept
   ("best." in the checkpoint: what is used and exported; ties go to the lower validation loss) and
   training stops after `patience` epochs without improvement.
+- Size: from scratch, a folder trains at its pictures' own resolution (`scratch_size` of the median
+  shorter side: 28 px for Fashion-MNIST's, 64 px at most for photos), in grey when they are grey.
 - Route "scratch": `CompactResNet`, SGD with Nesterov momentum 0.9, peak learning rate 0.1, weight decay
   5e-4, batch 128, 12 epochs (more for small sets: about 800 steps; Fashion-MNIST's 12 take about
   8 minutes on two CPU cores); light augmentation: random shifts of up to 1/14 of the size (reflected
@@ -62,15 +64,17 @@ from core.classifier.settings import (
     PRETRAINED,
     ROUTES,
     SCRATCH,
+    SCRATCH_MAX_SIZE,
     ClassifierConfig,
     TrainingSettings,
     default_settings,
     effective_batch,
+    scratch_size,
 )
 from core.data import ImageSet, open_data_set
 from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
-from core.images import READ_SUFFIXES
+from core.images import READ_SUFFIXES, FolderLook, look_at_folder
 from core.jobs import JobContext, Resumable
 from core.safety import check_new_model
 from core.training import (
@@ -84,7 +88,6 @@ from core.training import (
     seeded,
 )
 
-SCRATCH_FOLDER_SIZE = 64  # folders of photos, from scratch: small images train fast on a CPU
 FEW_IMAGES = 10  # classes with fewer are flagged
 LABEL_SMOOTHING = 0.1
 # (max shift as a fraction of the size, min zoom) for `augment`: light for small images from scratch
@@ -121,7 +124,10 @@ def open_classes(spec: str | Path, route: str, report: Callable[[str], None] | N
             f"{folder.name} has pictures outside the class subfolders ({', '.join(loose[:3])}): move each "
             "into the subfolder of its class."
         )
-    data = open_data_set(folder, SCRATCH_FOLDER_SIZE if route == SCRATCH else 224, report=report)
+    # The pictures' own resolution from scratch; grey pictures stay grey (a backbone expands them itself).
+    look = look_at_folder(folder) or FolderLook(side=SCRATCH_MAX_SIZE, grey=False)
+    size = scratch_size(look.side) if route == SCRATCH else 224
+    data = open_data_set(folder, size, grey=look.grey, report=report)
     empty = sorted(set(subfolders) - set(data.class_names))
     if empty or data.labels is None:
         raise UserError(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core import __version__, paths
+from core.allocator import keep_freed_memory
 from core.cli import classifier, gan, style, vae
 from core.cli.common import INTERRUPTS
 from core.errors import UserError, user_message
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()
     args = build_parser().parse_args(argv)
     setup_logging()
     try:

@@ -14,7 +14,7 @@ from core.cli.common import (
     save_samples,
 )
 from core.gan.settings import SIZES
-from core.images import PICTURE, PICTURE_OR_GIF
+from core.images import PICTURE, PICTURE_OR_GIF, own_size
 from core.jobs import run_job
 from core.safety import check_output
 
@@ -23,11 +23,12 @@ def _train_gan(args: argparse.Namespace) -> int:
     from core.data import open_data_set
     from core.gan.training import GanTrainingJob
 
+    size = args.size or own_size(args.data, SIZES)
     job = GanTrainingJob(
-        lambda ctx: open_data_set(args.data, args.size, report=ctx.message),
+        lambda ctx: open_data_set(args.data, size, report=ctx.message),
         args.out,
         steps=args.steps,
-        size=args.size,
+        size=size,
         width=args.width,
         batch_size=args.batch_size,
         conditional=args.conditional,
@@ -61,7 +62,9 @@ def _interpolate_gan(args: argparse.Namespace) -> int:
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train_gan = commands.add_parser("train-gan", help="train a GAN on a folder of images or a data set")
     train_gan.add_argument("data", help="a folder of images, fashion-mnist, or torchvision:NAME (downloads)")
-    train_gan.add_argument("--size", type=int, choices=SIZES, default=64)
+    train_gan.add_argument(
+        "--size", type=int, choices=SIZES, help="default: the pictures' own (32 for 28 px ones), photos 64"
+    )
     train_gan.add_argument("--steps", type=int, default=5000)
     train_gan.add_argument("--out", type=Path, required=True, help="folder for gan.safetensors")
     train_gan.add_argument("--resume", type=Path, help="continue from this checkpoint")

@@ -4,7 +4,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.catalog import FASHION_MNIST
 from core.cli.common import (
     CHECKPOINT_EVERY_HELP,
     DEVICE_HELP,
@@ -15,17 +14,17 @@ from core.cli.common import (
     save_frames,
     save_samples,
 )
-from core.images import PICTURE, PICTURE_OR_GIF, load_image
+from core.images import PICTURE, PICTURE_OR_GIF, load_image, own_size
 from core.jobs import run_job
 from core.safety import check_output
-from core.vae.settings import LIKELIHOODS, SIZES
+from core.vae.settings import LIKELIHOODS, PRIORS, SIZES
 
 
 def _train_vae(args: argparse.Namespace) -> int:
     from core.data import open_data_set
     from core.vae.training import VaeTrainingJob
 
-    size = args.size or (28 if args.data == FASHION_MNIST else 64)
+    size = args.size or own_size(args.data, SIZES)
     job = VaeTrainingJob(
         lambda ctx: open_data_set(args.data, size, report=ctx.message),
         args.out,
@@ -49,7 +48,7 @@ def _sample_vae(args: argparse.Namespace) -> int:
     from core.vae.jobs import SampleJob
 
     check_output(args.out / GRID, [args.checkpoint], PICTURE)
-    job = SampleJob(args.checkpoint, args.n, args.seed, args.temperature)
+    job = SampleJob(args.checkpoint, args.n, args.seed, args.temperature, args.prior)
     outcome = run_job(job)
     return 130 if outcome.result is None else save_samples(job.images, outcome.result, args.out, args.quiet)
 
@@ -88,7 +87,9 @@ def _evaluate_vae(args: argparse.Namespace) -> int:
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train = commands.add_parser("train-vae", help="train a VAE on a folder of images or a data set")
     train.add_argument("data", help="a folder of images, fashion-mnist, or torchvision:NAME (downloads)")
-    train.add_argument("--size", type=int, choices=SIZES, help="default: 28 for fashion-mnist, else 64")
+    train.add_argument(
+        "--size", type=int, choices=SIZES, help="default: the pictures' own (28 for fashion-mnist), photos 64"
+    )
     train.add_argument("--latent", type=int, default=32, help="latent dimensions")
     train.add_argument("--steps", type=int, default=5000)
     train.add_argument("--out", type=Path, required=True, help="folder for vae.safetensors")
@@ -113,6 +114,13 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     sample.add_argument("-n", type=int, default=64, help="how many images")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--temperature", type=float, default=1.0, help="below 1: tamer, above 1: wilder")
+    sample.add_argument(
+        "--prior",
+        choices=PRIORS,
+        default="fitted",
+        help="fitted: where the training pictures' codes lie (models trained before it: standard); "
+        "standard: the normal prior N(0, I)",
+    )
     sample.add_argument("--out", type=Path, required=True, help="folder: one PNG per sample + grid.png")
     sample.set_defaults(handler=_sample_vae)
 

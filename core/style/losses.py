@@ -35,8 +35,13 @@ def blend_grams(per_style: Sequence[Mapping[str, Tensor]], weights: Sequence[flo
 
 def style_loss(features: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
     """Mean over layers of ||G(F) - T||^2 / ||T||^2; targets are (1, C, C) Grams, broadcast over a batch."""
+    return gram_loss({layer: gram(features[layer]) for layer in targets}, targets)
+
+
+def gram_loss(grams: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
+    """`style_loss` of Grams already computed (a large picture's, summed in pieces)."""
     losses = [
-        (gram(features[layer]) - target).square().sum(dim=(1, 2)) / target.square().sum().clamp_min(1e-12)
+        (grams[layer] - target).square().sum(dim=(1, 2)) / target.square().sum().clamp_min(1e-12)
         for layer, target in targets.items()
     ]
     return torch.stack(losses).mean(dim=0).mean()

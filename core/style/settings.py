@@ -44,7 +44,7 @@ class GatysSettings:
     size: int = 512  # long side of the output, px
     iterations: int = 200  # at the coarsest scale; each finer one runs half as many as the one before
     scales: int = 3  # coarse-to-fine levels; 1 is the classic single-scale method
-    style_strength: float = 1.0
+    style_strength: float = 1.0  # 1: the same balance for every pair (core.style.gatys); the slider: 0-10
     smoothing: float = 1.0
     style_scale: float = 1.0  # brush-stroke size: the style image's long side relative to the output's
     optimiser: Literal["lbfgs", "adam"] = "lbfgs"

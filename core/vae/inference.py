@@ -3,6 +3,11 @@ posterior means of two pictures: the endpoints are their reconstructions), `samp
 temperature) and `decode_with_offsets` for latent sliders over the dimensions ranked by their average KL,
 the ones the model actually uses (dimensions with KL near 0 decode to the same picture whatever their
 value); `evaluate` gives the negative ELBO of a data set.
+
+New points (`latent_points`: samples, and the sliders' start without a picture) come by default from the
+density fitted to the training pictures' codes after training (core.vae.density, an ex-post Gaussian
+mixture as in Ghosh et al. 2020), where the decoder has learned to draw; prior "standard" draws from
+N(0, I), as does a checkpoint trained before the density existed (or stopped before its fit).
 """
 
 import functools
@@ -20,14 +25,17 @@ from core.data import ImageSet, centre_square
 from core.errors import CheckpointError, UserError
 from core.images import to_pil
 from core.latents import latents
+from core.vae.density import PREFIX as DENSITY
+from core.vae.density import LatentDensity
 from core.vae.networks import Vae, bits_per_dimension, elbo
-from core.vae.settings import ARCH, VaeConfig
+from core.vae.settings import ARCH, PRIORS, Prior, VaeConfig
 
 
 class LoadedVae(NamedTuple):
     model: Vae  # eval mode, on the CPU
     config: VaeConfig
     info: CheckpointInfo
+    density: LatentDensity | None = None  # None: trained before the density existed, or stopped first
 
     @property
     def ranked_dimensions(self) -> list[int]:
@@ -52,7 +60,23 @@ def _load_vae(path: Path, modified_ns: int) -> LoadedVae:
     model, info = load_model(
         path, ModelKind.VAE, ARCH, lambda config: Vae(VaeConfig.from_dict(config)), "model."
     )
-    return LoadedVae(model, model.config, info)
+    fitted = _density(path, model.config.latent) if info.training.get(DENSITY) else None
+    return LoadedVae(model, model.config, info, fitted)
+
+
+def _density(path: Path, latent: int) -> LatentDensity | None:
+    """The checkpoint's "density." tensors as a density; None when missing or damaged: the model then
+    samples from the standard prior."""
+    from safetensors import SafetensorError, safe_open
+
+    prefix = f"{DENSITY}."
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = [n for n in f.keys() if n.startswith(prefix)]  # noqa: SIM118
+            tensors = {n.removeprefix(prefix): f.get_tensor(n) for n in names}
+    except (SafetensorError, OSError):
+        return None
+    return LatentDensity.of(tensors, latent)
 
 
 def _loaded(model: "str | Path | LoadedVae") -> LoadedVae:
@@ -104,17 +128,40 @@ def interpolate(
     return decode(loaded, torch.lerp(z_a, z_b, t))
 
 
-def sample(
-    model: "str | Path | LoadedVae", n: int, *, seed: int = 0, temperature: float = 1.0
-) -> list[Image.Image]:
-    """`n` new pictures decoded from the prior's points of `seed`, scaled by `temperature` (below 1: more
-    typical and cleaner, above 1: wilder)."""
+def latent_points(
+    model: "str | Path | LoadedVae",
+    n: int,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    prior: Prior = "fitted",
+) -> Tensor:
+    """(n, latent) new points of `seed` (row i depends on seed and i alone): from the fitted density when
+    `prior` is "fitted" and the model has one, else from N(0, I); `temperature` scales their spread (below
+    1: more typical and cleaner, above 1: wilder)."""
     if n < 1:
         raise UserError(f"Ask for at least 1 sample, not {n}.")
     if not 0.0 < temperature <= 3.0:
         raise UserError(f"The temperature must be above 0 and at most 3, not {temperature}.")
+    if prior not in PRIORS:
+        raise UserError(f"The prior must be {' or '.join(PRIORS)}, not {prior}.")
     loaded = _loaded(model)
-    return decode(loaded, latents(seed, n, loaded.config.latent) * temperature)
+    if prior == "fitted" and loaded.density is not None:
+        return loaded.density.points(seed, n, temperature)
+    return latents(seed, n, loaded.config.latent) * temperature
+
+
+def sample(
+    model: "str | Path | LoadedVae",
+    n: int,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    prior: Prior = "fitted",
+) -> list[Image.Image]:
+    """`n` new pictures decoded from the `latent_points` of `seed`."""
+    loaded = _loaded(model)
+    return decode(loaded, latent_points(loaded, n, seed=seed, temperature=temperature, prior=prior))
 
 
 def decode_with_offsets(
@@ -125,10 +172,10 @@ def decode_with_offsets(
     seed: int = 0,
 ) -> Image.Image:
     """The picture at a latent point moved by `offsets` (dimension -> change, in prior standard deviations):
-    from the code of `image`, or from the prior's point of `seed` when there is none. No offsets give the
+    from the code of `image`, or from the new point of `seed` when there is none. No offsets give the
     reconstruction of `image` (or `sample(seed=seed)[0]`)."""
     loaded = _loaded(model)
-    base = encode(loaded, [image])[0] if image is not None else latents(seed, 1, loaded.config.latent)[0]
+    base = encode(loaded, [image])[0] if image is not None else latent_points(loaded, 1, seed=seed)[0]
     z = base.clone()
     for dimension, change in offsets.items():
         if not 0 <= dimension < loaded.config.latent:

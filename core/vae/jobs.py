@@ -11,7 +11,8 @@ from PIL import Image
 from core.checkpoints import model_name
 from core.images import grid, save_gif
 from core.jobs import ImageResult, JobContext
-from core.vae.inference import decode_with_offsets, interpolate, reconstruct, sample
+from core.vae.inference import decode_with_offsets, interpolate, load_vae, reconstruct, sample
+from core.vae.settings import Prior
 
 
 def _settings(operation: str, path: Path, **extra: Any) -> dict[str, Any]:
@@ -57,19 +58,27 @@ class InterpolateJob:
 
 
 class SampleJob:
-    """A grid of new pictures; `images` holds the single pictures once it has run."""
+    """A grid of new pictures; `images` holds the single pictures once it has run. The settings name the
+    prior the points came from: "standard" for a "fitted" request to a model without a density."""
 
     title = "Sample a VAE"
 
-    def __init__(self, path: Path, n: int = 16, seed: int = 0, temperature: float = 1.0) -> None:
+    def __init__(
+        self, path: Path, n: int = 16, seed: int = 0, temperature: float = 1.0, prior: Prior = "fitted"
+    ) -> None:
         self.path, self.n, self.seed, self.temperature = Path(path), n, seed, temperature
+        self.prior = prior
         self.images: list[Image.Image] = []
 
     def run(self, ctx: JobContext) -> ImageResult:
         ctx.progress(0, 1, stage="Sampling")
-        self.images = sample(self.path, self.n, seed=self.seed, temperature=self.temperature)
+        loaded = load_vae(self.path)
+        self.images = sample(loaded, self.n, seed=self.seed, temperature=self.temperature, prior=self.prior)
         ctx.progress(1, 1, stage="Sampling")
-        settings = _settings("vae-sample", self.path, n=self.n, seed=self.seed, temperature=self.temperature)
+        used = self.prior if loaded.density is not None else "standard"
+        settings = _settings(
+            "vae-sample", self.path, n=self.n, seed=self.seed, temperature=self.temperature, prior=used
+        )
         return ImageResult(grid(self.images, math.ceil(math.sqrt(self.n))), settings)
 
 

@@ -14,8 +14,13 @@ CHECKPOINT_NAME = "vae.safetensors"
 SIZES = (28, 32, 64, 128)
 LIKELIHOODS = ("bernoulli", "gaussian")
 Likelihood = Literal["bernoulli", "gaussian"]
+# Where samples are drawn: "fitted", the density of the training pictures' codes fitted after training
+# (core.vae.density; a checkpoint without one falls back to the standard one), or "standard", N(0, I).
+PRIORS = ("fitted", "standard")
+Prior = Literal["fitted", "standard"]
 PREVIEW_PAIRS = 16  # preview grid: 2 x 8 training pictures over their reconstructions, then 32 samples
 KL_IMAGES = 1024  # pictures the per-dimension KL (slider ranking) is averaged over
+DENSITY_IMAGES = 20_000  # training pictures whose codes the sampling density is fitted to
 
 # StepShape(size, batch, width); one size per device class, as the data's size matters more than the
 # preset's (the window trains Fashion-MNIST at its own 28 px). Measured on a 2-core EPYC CPU (fp32): steps

@@ -4,12 +4,19 @@ The loss is the negative ELBO with the KL term weighted by beta, warmed up linea
 `warmup` steps (Bowman et al. 2016; Sonderby et al. 2016), so the decoder learns to use z before the KL
 term can switch dimensions off.
 
+At the end of a run that reached its steps, a Gaussian mixture is fitted to the posterior means of up to
+DENSITY_IMAGES training pictures (core.vae.density, the ex-post density of Ghosh et al. 2020): samples
+are drawn from it rather than from N(0, I), which the codes do not fill. A stopped run skips it (the fit
+would have to be redone on the weights a resumed run ends with); its checkpoint samples from N(0, I).
+
 Checkpoints (kind VAE, the layout of core.training) name the model "model" and its Adam optimiser
-"optim"; the training JSON adds the KL per latent dimension (for the slider ranking).
+"optim", the density's tensors "density."; the training JSON adds the KL per latent dimension (for the
+slider ranking) and the density's fit ("density").
 
 `step_seconds` times this step on synthetic images for the presets' time estimates (core.presets).
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -40,8 +47,19 @@ from core.training import (
     step_timing,
     time_steps,
 )
+from core.vae.density import PREFIX as DENSITY
+from core.vae.density import LatentDensity, fit
 from core.vae.networks import Vae, elbo, kl_per_dimension
-from core.vae.settings import ARCH, CHECKPOINT_NAME, KL_IMAGES, PREVIEW_PAIRS, SIZES, Likelihood, VaeConfig
+from core.vae.settings import (
+    ARCH,
+    CHECKPOINT_NAME,
+    DENSITY_IMAGES,
+    KL_IMAGES,
+    PREVIEW_PAIRS,
+    SIZES,
+    Likelihood,
+    VaeConfig,
+)
 
 LOSS_NAMES = ("elbo", "reconstruction", "kl")
 
@@ -128,6 +146,12 @@ class VaeTrainingJob(Resumable):
                 "image_count": len(data),
                 "kl_per_dimension": _average_kl(model, data, config),
             }
+            # The final save of a run that got there (a diverged one is refused by `save` below).
+            if state.step == self.steps and state.finite():
+                fitted = _fit_density(model, data, config, ctx)
+                if fitted is not None:
+                    state.saved_weights[DENSITY] = fitted[0].tensors()
+                    record[DENSITY] = fitted[1]
             state.save(
                 self.out, kind=ModelKind.VAE, arch=ARCH, config=asdict(config), training=record,
                 diverged=lambda: self._diverged(state.step, config),
@@ -192,6 +216,27 @@ def _preview(model: Vae, x: Tensor, z: Tensor) -> Image.Image:
         half = len(x) // 2
         rows = [x[:half], recon[:half], x[half:], recon[half:], model.mean_image(z)]
     return grid([to_pil(x) for x in torch.cat(rows)], half)
+
+
+def _fit_density(
+    model: Vae, data: ImageSet, config: VaeConfig, ctx: JobContext
+) -> tuple[LatentDensity, dict[str, Any]] | None:
+    """The sampling density (core.vae.density) of the posterior means of up to DENSITY_IMAGES training
+    pictures (a seeded sample), with its record; None, with a message, when stopped meanwhile."""
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed + 1))
+    index = index[:DENSITY_IMAGES].sort().values
+    device = next(model.parameters()).device
+    stage = "Learning where the training pictures lie in the latent space"
+    codes = []
+    with torch.inference_mode():
+        for done, part in enumerate(torch.split(index, 256)):
+            if ctx.stop_requested():
+                ctx.message("Stopped before learning where the training pictures lie in the latent space: "
+                            "samples come from the standard normal prior.")  # fmt: skip
+                return None
+            codes.append(model.encode(data.images[part].to(device).float().div(255))[0].float().cpu())
+            ctx.progress(done + 1, math.ceil(len(index) / 256), stage=stage)
+    return fit(torch.cat(codes), seed=config.seed)
 
 
 def _average_kl(model: Vae, data: ImageSet, config: VaeConfig) -> list[float]:

@@ -24,7 +24,7 @@ from core.checkpoints import ModelKind
 from core.gan.settings import PRESETS, SIZES
 from desktop.data_well import DataWell
 from desktop.panels.base import ModelPanel, spin_box
-from desktop.training_presets import PresetPicker, RunControls
+from desktop.training_presets import OwnSize, PresetPicker, RunControls
 
 if TYPE_CHECKING:
     from core.training import StepSeconds
@@ -57,9 +57,11 @@ class GanPanel(ModelPanel):
         self.batch.setToolTip("Images per step")
         self.run_controls = RunControls(self.image_size, self.steps, self.net_width, self.batch)
         asked = self.run_controls.asked
-        self.presets = PresetPicker(settings, "gan", PRESETS, _step_seconds, asked)
+        self.own_size = OwnSize(self.data, SIZES, self.image_size)
+        self.presets = PresetPicker(settings, "gan", PRESETS, _step_seconds, asked, self.own_size)
         self.run_controls.follow(self.presets)
         self.presets.select_default()
+        self.own_size.follow(self.presets)
         self.conditional = QCheckBox("Classes from subfolders")
         self.conditional.setToolTip("One class per subfolder: choose the class when sampling")
         self.train_button = QPushButton("Train")

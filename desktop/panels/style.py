@@ -227,7 +227,7 @@ class StylePanel(ModelPanel):
         self.output_size.setToolTip("The long side of the stylization; it keeps the picture's aspect")
         self.iterations = _spin(1, 5000, 100, "", 10)
         self.scales = _spin(1, 6, 3, "", 1)
-        self.strength = _slider(0, 300, 100)
+        self.strength = _slider(0, 1000, 100)  # the top: full abstraction even for pairs far apart in style
         self.smoothing = _slider(0, 500, 100)
         self.brush = _slider(25, 400, 100)
         self.keep_colours = QComboBox()

@@ -1,7 +1,6 @@
 """VAE panel: train on a folder (or Fashion-MNIST); reconstruct, morph between two pictures, sample, and
 move sliders along the latent dimensions the model uses, decoded live."""
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,15 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from core import paths
-from core.catalog import FASHION_MNIST, Tool, TrainedModel
+from core.catalog import Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.jobs import ImageResult
-from core.presets import Preset
 from core.vae.settings import PRESETS, SIZES
 from desktop.data_well import DataWell
 from desktop.image_well import ImageWell
 from desktop.panels.base import ModelPanel, spin_box
-from desktop.training_presets import CUSTOM, PresetPicker, RunControls
+from desktop.training_presets import OwnSize, PresetPicker, RunControls
 from desktop.workers import LatestJobWorker
 
 if TYPE_CHECKING:
@@ -90,10 +88,11 @@ class VaePanel(ModelPanel):
         self.resume_button.clicked.connect(lambda: self._train(self.model))
         self.run_controls = RunControls(self.image_size, self.steps, self.net_width, self.batch)
         asked = self.run_controls.asked
-        self.presets = PresetPicker(settings, "vae", PRESETS, _step_seconds, asked, self._for_data)
+        self.own_size = OwnSize(self.data, SIZES, self.image_size)
+        self.presets = PresetPicker(settings, "vae", PRESETS, _step_seconds, asked, self.own_size)
         self.run_controls.follow(self.presets)
         self.presets.select_default()
-        self.data.changed.connect(self._data_changed)
+        self.own_size.follow(self.presets)
 
         self.model_label = QLabel("No VAE selected: train one, or pick one in the model list.")
         self.model_label.setWordWrap(True)
@@ -280,19 +279,6 @@ class VaePanel(ModelPanel):
         both = ready and self.well_a.image is not None and self.well_b.image is not None
         self.interpolate_button.setEnabled(both)
         self.gif_button.setEnabled(both)
-
-    def _for_data(self, preset: Preset) -> Preset:
-        """`preset` as the data trains it: Fashion-MNIST at its own 28 px (larger adds no detail, only
-        cost; the ELBO then compares with published figures)."""
-        if self.data.spec != FASHION_MNIST:
-            return preset
-        return replace(preset, shape=replace(preset.shape, size=28))
-
-    def _data_changed(self, spec: str) -> None:
-        if self.presets.combo.currentData() != CUSTOM:
-            self.presets.reapply()
-        elif spec == FASHION_MNIST:
-            self.image_size.setCurrentIndex(self.image_size.findData(28))
 
     # --- jobs ----------------------------------------------------------------------------------------
 

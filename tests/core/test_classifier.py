@@ -28,7 +28,7 @@ from core.classifier.inference import (
 from core.classifier.jobs import ClassifyJob, EvaluateJob, MistakesJob
 from core.classifier.networks import ClassifierNet
 from core.classifier.novelty import WARNING, fit, shrunk_covariance
-from core.classifier.settings import EFFICIENTNET_LITE0, ClassifierConfig
+from core.classifier.settings import EFFICIENTNET_LITE0, ClassifierConfig, scratch_size
 from core.classifier.training import (
     ClassifierTrainingJob,
     augment,
@@ -160,6 +160,29 @@ def test_imbalance_and_few_images_are_reported(tmp_path: Path) -> None:
     assert any("Few pictures in red (3)" in m for m in messages)
     assert path is not None
     assert read_info(path).training["few_images"] == {"red": 3}
+
+
+def test_a_folder_trains_at_its_pictures_own_resolution_and_colour(tmp_path: Path) -> None:
+    """Small grey pictures stay small and grey (not upscaled to 64 px RGB: 5x the compute for nothing);
+    photos are capped at 64 px; the size is a multiple of what the network's stages halve."""
+    grey = tmp_path / "grey"
+    for c, name in enumerate(("shirts", "shoes")):
+        (grey / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.full((28, 28), 40 + 150 * c, dtype=np.uint8)
+            Image.fromarray(pixels, "L").save(grey / name / f"{i}.png")
+    data = open_classes(grey, "scratch")
+    assert (data.size, data.channels) == (28, 1)
+    assert data.images[data.labels == 1].float().mean() > 150  # the pictures themselves, not a blank
+
+    photos = open_classes(colour_folder(tmp_path / "photos", per_class=3, size=300), "scratch")
+    assert (photos.size, photos.channels) == (64, 3)
+    odd = colour_folder(tmp_path / "odd", per_class=3, size=30)
+    assert open_classes(odd, "scratch").size == 32
+    # A mixed folder is colour and takes the median side.
+    Image.fromarray(np.zeros((40, 40), dtype=np.uint8), "L").save(odd / "red" / "grey.png")
+    assert open_classes(odd, "scratch").channels == 3
+    assert [scratch_size(side) for side in (8, 20, 30, 50, 1000)] == [16, 20, 32, 48, 64]
 
 
 def test_bad_data_gives_clear_errors(tmp_path: Path) -> None:

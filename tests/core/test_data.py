@@ -7,8 +7,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.data import FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT, ImageSet, read_idx
+from core.catalog import FASHION_MNIST
+from core.data import FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT, ImageSet, open_data_set, read_idx
 from core.errors import UserError
+from core.images import FolderLook, look_at_folder, own_size
 
 
 def shapes_folder(root: Path, classes: tuple[str, ...] = (), count: int = 4) -> Path:
@@ -138,3 +140,27 @@ def test_torchvision_download_offline_is_a_clear_error(
         ImageSet.torchvision_dataset("CIFAR10", tmp_path)
     with pytest.raises(UserError, match="no data set called"):
         ImageSet.torchvision_dataset("NoSuchSet", tmp_path)
+
+
+def test_a_folder_is_read_at_its_own_size_and_in_grey_when_grey(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for i, side in enumerate((20, 26, 26, 30, 90)):
+        Image.new("L", (side, side + 5), 50 * i).save(grey / f"{i}.png")
+    assert look_at_folder(grey) == FolderLook(side=26, grey=True)  # the median shorter side
+    assert open_data_set(grey, 16).channels == 1
+    assert open_data_set(grey, 16, grey=False).channels == 3  # asked for: colour it is
+    assert [own_size(grey, sizes) for sizes in ((28, 32, 64, 128), (32, 64, 128))] == [28, 32]
+    assert own_size(FASHION_MNIST, (28, 32, 64)) == 28
+    Image.new("RGB", (26, 26), "red").save(grey / "colour.png")
+    assert look_at_folder(grey) == FolderLook(side=26, grey=False)
+    assert open_data_set(grey, 16).channels == 3
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (1200, 800)).save(photos / "big.jpg")
+    assert own_size(photos, (32, 64, 128)) == 64  # photos are capped
+    monkeypatch.chdir(grey)  # no data chosen yet is not the working directory
+    assert own_size("", (28, 32, 64, 128)) == 64

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from core import devices
 from core.errors import UserError
@@ -13,7 +13,7 @@ from core.features import load_features
 from core.images import load_image, to_array, to_tensor
 from core.jobs import CancelToken, Event, Preview, Progress, run_job
 from core.style.colour import _RGB_TO_YIQ
-from core.style.gatys import GatysJob, GatysTimingJob, _grams
+from core.style.gatys import CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, GatysJob, GatysTimingJob, _grams
 from core.style.losses import CONTENT_LAYERS, STYLE_LAYERS, content_loss, gram, style_loss
 from core.style.settings import GatysSettings, StyleImage
 from tests.conftest import TEST_DATA, builtin_picture
@@ -218,3 +218,45 @@ def test_the_timing_probe_never_downloads(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(UserError, match="No VGG weights"):
         run_job(GatysTimingJob())
     assert asked == [False]
+
+
+def stripes() -> Image.Image:
+    """A style far from any photo: saturated red and green bars, STYLE's size."""
+    image = Image.new("RGB", STYLE.size, (220, 20, 20))
+    draw = ImageDraw.Draw(image)
+    for x in range(0, image.width, 16):
+        draw.rectangle((x, 0, x + 7, image.height), fill=(20, 200, 40))
+    return image
+
+
+def photo_style_loss(style: Image.Image, vgg_file: Path) -> float:
+    net = load_features(vgg_file).net
+    with torch.no_grad():
+        targets = {k: gram(v) for k, v in net(to_tensor(style), STYLE_LAYERS).items()}
+        return float(style_loss(net(to_tensor(CONTENT), STYLE_LAYERS), targets))
+
+
+def test_strength_1_is_the_same_balance_for_every_pair(quick: GatysSettings, vgg_file: Path) -> None:
+    """The style term is divided by the photo's own style loss, so a pair whose styles start far apart
+    (the stripes: nearly twice the Starry Night's) starts with the same style term, STYLE_WEIGHT."""
+    settings = dataclasses.replace(quick, iterations=3, style_strength=1.5, smoothing=0.5)
+    starts = []
+    for style in (STYLE, stripes()):
+        result = run_job(GatysJob(CONTENT, [StyleImage(style)], settings)).result
+        assert result is not None
+        start, last = result.settings["start_style_loss"], result.settings["losses"]
+        assert start == pytest.approx(photo_style_loss(style, vgg_file), rel=1e-3)
+        style_term = STYLE_WEIGHT * 1.5 * last["style"] / start
+        total = CONTENT_WEIGHT * last["content"] + style_term + TV_WEIGHT * 0.5 * last["tv"]
+        assert last["total"] == pytest.approx(total, rel=1e-4)
+        starts.append(start)
+    assert starts[1] > 1.5 * starts[0]  # with a fixed weight the stripes would weigh 1.5 times as much
+
+
+def test_more_strength_moves_further_from_the_photo(quick: GatysSettings, vgg_file: Path) -> None:
+    """The slider keeps its meaning: the content error grows with the strength up to its top (3)."""
+    small = dataclasses.replace(quick, size=64, iterations=10)
+    pictures = [stylize(small, style_strength=k).resize(CONTENT.size) for k in (0.2, 1.0, 3.0)]
+    errors = [losses(picture, vgg_file)[1] for picture in pictures]
+    assert errors[0] < errors[1] < errors[2]
+    assert errors[2] > 1.1 * errors[1]

@@ -7,13 +7,26 @@ import torch
 from PIL import Image
 
 from core.checkpoints import ModelKind, load_checkpoint, read_info, save_checkpoint
+from core.cli import main
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
+from core.images import load_image, read_metadata
 from core.jobs import CancelToken, Event, JobContext, Preview, Progress, run_job
+from core.latents import latents
 from core.presets import StepShape
-from core.vae import networks, training
-from core.vae.inference import decode_with_offsets, evaluate, interpolate, load_vae, reconstruct, sample
-from core.vae.jobs import DecodeJob, InterpolateJob, ReconstructJob
+from core.vae import density, networks, training
+from core.vae.inference import (
+    decode,
+    decode_with_offsets,
+    encode,
+    evaluate,
+    interpolate,
+    latent_points,
+    load_vae,
+    reconstruct,
+    sample,
+)
+from core.vae.jobs import DecodeJob, InterpolateJob, ReconstructJob, SampleJob
 from core.vae.settings import ARCH
 from core.vae.training import VaeTrainingJob
 
@@ -155,6 +168,7 @@ def test_cancel_leaves_a_resumable_checkpoint_and_previews_show(data: ImageSet, 
     assert outcome.result == tmp_path / "vae.safetensors"
     step = read_info(outcome.result).training["step"]
     assert 5 <= step < 500
+    assert load_vae(outcome.result).density is None  # not fitted to weights a resume will change
     previews = [e for e in events if isinstance(e, Preview)]
     assert previews
     assert previews[0].image.size == (8 * 28, 8 * 28)
@@ -223,3 +237,84 @@ def test_bad_inputs_are_refused(data: ImageSet, trained: Path, tmp_path: Path) -
         load_vae(foreign)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_vae(tmp_path / "missing.safetensors")
+
+
+def without_density(path: Path, out: Path) -> Path:
+    """A copy of a checkpoint as written before the density existed: no "density." tensors or record."""
+    tensors, info = load_checkpoint(path, ModelKind.VAE)
+    kept = {k: v for k, v in tensors.items() if not k.startswith("density.")}
+    training = {k: v for k, v in info.training.items() if k != "density"}
+    save_checkpoint(out, kept, kind=ModelKind.VAE, arch=info.arch, config=info.config, training=training)
+    return out
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.linalg.norm(a.double() - b.double()) / torch.linalg.norm(b.double()))
+
+
+def test_a_finished_run_samples_from_the_density_of_its_codes(data: ImageSet, trained: Path) -> None:
+    loaded = load_vae(trained)
+    record = loaded.info.training["density"]
+    assert (record["method"], record["fit_images"], record["components"]) == (density.METHOD, 256, 10)
+    assert loaded.density is not None
+    assert set(weights(trained)) >= {"density.weights", "density.means", "density.scale_tril"}
+    codes = encode(loaded, [picture(data, i) for i in range(len(data))])
+    points = latent_points(loaded, 4000, seed=1)
+    # The default points have the codes' mean and covariance, which N(0, I) has not (the model leaves
+    # dimensions unused: their codes stay near 0).
+    assert relative_error(points.mean(0), codes.mean(0)) < 0.15
+    assert relative_error(torch.cov(points.T), torch.cov(codes.T)) < 0.15
+    assert relative_error(torch.eye(8), torch.cov(codes.T)) > 0.5
+    standard = latent_points(loaded, 4000, seed=1, prior="standard")
+    assert torch.equal(standard, latents(1, 4000, 8))
+    first = sample(loaded, 3, seed=2)
+    expected = decode(loaded, loaded.density.points(2, 3))
+    assert [im.tobytes() for im in first] == [im.tobytes() for im in expected]
+    assert sample(loaded, 1, seed=2)[0].tobytes() == first[0].tobytes()  # row i depends on (seed, i)
+    with pytest.raises(UserError, match="prior must be fitted or standard"):
+        sample(loaded, 1, prior="uniform")  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_without_the_density_samples_from_the_standard_prior(
+    trained: Path, tmp_path: Path
+) -> None:
+    old = without_density(trained, tmp_path / "old.safetensors")
+    loaded = load_vae(old)
+    assert loaded.density is None
+    assert torch.equal(latent_points(loaded, 5, seed=3), latents(3, 5, 8))
+    assert sample(old, 1, seed=3)[0].tobytes() == sample(trained, 1, seed=3, prior="standard")[0].tobytes()
+    result = run_job(SampleJob(old, 2, seed=3)).result
+    assert result is not None
+    assert result.settings["prior"] == "standard"  # what was used, not what was asked for
+
+
+def test_the_cli_samples_from_the_prior_asked_for(trained: Path, tmp_path: Path) -> None:
+    for prior in ("fitted", "standard"):
+        out = tmp_path / prior
+        assert main(["--quiet", "sample-vae", str(trained), "-n", "2", "--seed", "7", "--prior", prior,
+                     "--out", str(out)]) == 0  # fmt: skip
+        assert read_metadata(out / "grid.png")["prior"] == prior
+        expected = sample(trained, 1, seed=7, prior=prior)[0].convert("RGB")
+        assert np.array_equal(np.asarray(load_image(out / "sample-000.png")), np.asarray(expected))
+    with pytest.raises(SystemExit) as usage:
+        main(["sample-vae", str(trained), "--prior", "uniform", "--out", str(tmp_path / "x")])
+    assert usage.value.code == 2
+
+
+def test_the_mixture_finds_clusters_and_survives_alike_codes() -> None:
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[-6.0, 0.0], [6.0, 0.0], [0.0, 8.0]])
+    label = torch.randint(3, (3000,), generator=generator)
+    codes = centres[label] + 0.5 * torch.randn(3000, 2, generator=generator)
+    fitted, record = density.fit(codes, components=3)
+    assert record["components"] == 3
+    found = fitted.means[torch.cdist(centres, fitted.means).argmin(1)]
+    assert torch.allclose(found, centres, atol=0.1)
+    assert torch.allclose(fitted.weights.sort().values, torch.full((3,), 1 / 3), atol=0.03)
+    cold = fitted.points(0, 300, temperature=0.01)
+    assert torch.cdist(cold, centres).min(1).values.max() < 0.1  # temperature shrinks the spread
+    alike, _ = density.fit(torch.ones(100, 2))
+    assert torch.isfinite(alike.points(0, 5)).all()
+    assert density.LatentDensity.of(fitted.tensors(), 2) is not None
+    assert density.LatentDensity.of(fitted.tensors(), 3) is None  # another model's latent size
+    assert density.LatentDensity.of({}, 2) is None
