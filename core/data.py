@@ -23,6 +23,7 @@ from torch import Tensor
 
 from core import installed
 from core.catalog import FASHION_MNIST, TORCHVISION_PREFIX
+from core.checkpoints import read_info
 from core.errors import ImageError, UserError
 from core.images import load_image, look_at_folder, scan_images
 from core.paths import cache_dir
@@ -278,3 +279,22 @@ def open_data_set(
         names = ", ".join(path.name for path, _ in skipped[:5]) + (" …" if len(skipped) > 5 else "")
         report(f"Skipped {len(skipped)} unreadable file(s): {names}")
     return data
+
+
+def checkpoint_shape(resume: Path | None) -> tuple[int, bool] | None:
+    """(size, grey) a resumed run reads its data at: its checkpoint's, whatever the folder's pictures say
+    now (a run begun before folders were judged by their pictures read them in colour, at 64 px)."""
+    if resume is None:
+        return None
+    config = read_info(resume).config
+    return int(config["size"]), int(config.get("channels", 3)) == 1
+
+
+def training_data(
+    spec: str | Path, size: int, resume: Path | None = None, report: Callable[[str], None] | None = None
+) -> ImageSet:
+    """`open_data_set` for a training run: a resumed one at its checkpoint's size and channels."""
+    shape = checkpoint_shape(resume)
+    if shape is None:
+        return open_data_set(spec, size, report=report)
+    return open_data_set(spec, shape[0], grey=shape[1], report=report)

@@ -71,7 +71,7 @@ from core.classifier.settings import (
     effective_batch,
     scratch_size,
 )
-from core.data import ImageSet, open_data_set
+from core.data import ImageSet, checkpoint_shape, open_data_set
 from core.devices import autocast, pick_device
 from core.errors import CheckpointError, UserError
 from core.images import READ_SUFFIXES, FolderLook, look_at_folder
@@ -98,10 +98,16 @@ _RESUME_TAKES = ("epochs", "fine_tune_epochs", "lr")  # what a resumed run takes
 SAVE_INTERVAL_S = 60.0  # between epoch-end checkpoints (also saved on cancel, early stop and at the end)
 
 
-def open_classes(spec: str | Path, route: str, report: Callable[[str], None] | None = None) -> ImageSet:
-    """The labelled training data of `spec` at the size the route trains at: a folder with one subfolder
-    per class (checked: at least two classes, none empty, no loose pictures), "fashion-mnist" or
-    "torchvision:NAME" (their training splits)."""
+def open_classes(
+    spec: str | Path,
+    route: str,
+    report: Callable[[str], None] | None = None,
+    resume: Path | None = None,
+) -> ImageSet:
+    """The labelled training data of `spec` at the size the route trains at (a resumed run: its
+    checkpoint's size and channels): a folder with one subfolder per class (checked: at least two
+    classes, none empty, no loose pictures), "fashion-mnist" or "torchvision:NAME" (their training
+    splits)."""
     text = str(spec)
     if route not in ROUTES:
         raise UserError(f"Unknown route '{route}': choose {' or '.join(ROUTES)}.")
@@ -126,8 +132,8 @@ def open_classes(spec: str | Path, route: str, report: Callable[[str], None] | N
         )
     # The pictures' own resolution from scratch; grey pictures stay grey (a backbone expands them itself).
     look = look_at_folder(folder) or FolderLook(side=SCRATCH_MAX_SIZE, grey=False)
-    size = scratch_size(look.side) if route == SCRATCH else 224
-    data = open_data_set(folder, size, grey=look.grey, report=report)
+    size, grey = checkpoint_shape(resume) or (scratch_size(look.side) if route == SCRATCH else 224, look.grey)
+    data = open_data_set(folder, size, grey=grey, report=report)
     empty = sorted(set(subfolders) - set(data.class_names))
     if empty or data.labels is None:
         raise UserError(
@@ -300,7 +306,11 @@ class ClassifierTrainingJob(Resumable):
                 settings = TrainingSettings(**kept)
             except (KeyError, TypeError):
                 raise CheckpointError("This checkpoint has no training state to resume from.") from None
-            if data.class_names != config.class_names or data.size != config.size:
+            if (data.class_names, data.size, data.channels) != (
+                config.class_names,
+                config.size,
+                config.channels,
+            ):
                 raise UserError(
                     f"{self.data_name or data.name} is not the data this classifier was trained on: resume "
                     "with the same folder."

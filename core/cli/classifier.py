@@ -20,7 +20,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     from core.classifier.training import ClassifierTrainingJob, open_classes
 
     job = ClassifierTrainingJob(
-        lambda ctx: open_classes(args.data, args.route, report=ctx.message),
+        lambda ctx: open_classes(args.data, args.route, report=ctx.message, resume=args.resume),
         args.out,
         route=args.route,
         backbone=args.backbone,

@@ -20,12 +20,12 @@ from core.safety import check_output
 
 
 def _train_gan(args: argparse.Namespace) -> int:
-    from core.data import open_data_set
+    from core.data import training_data
     from core.gan.training import GanTrainingJob
 
     size = args.size or own_size(args.data, SIZES)
     job = GanTrainingJob(
-        lambda ctx: open_data_set(args.data, size, report=ctx.message),
+        lambda ctx: training_data(args.data, size, args.resume, report=ctx.message),
         args.out,
         steps=args.steps,
         size=size,

@@ -21,12 +21,12 @@ from core.vae.settings import LIKELIHOODS, PRIORS, SIZES
 
 
 def _train_vae(args: argparse.Namespace) -> int:
-    from core.data import open_data_set
+    from core.data import training_data
     from core.vae.training import VaeTrainingJob
 
     size = args.size or own_size(args.data, SIZES)
     job = VaeTrainingJob(
-        lambda ctx: open_data_set(args.data, size, report=ctx.message),
+        lambda ctx: training_data(args.data, size, args.resume, report=ctx.message),
         args.out,
         steps=args.steps,
         size=size,

@@ -231,8 +231,10 @@ def _fit_density(
     with torch.inference_mode():
         for done, part in enumerate(torch.split(index, 256)):
             if ctx.stop_requested():
-                ctx.message("Stopped before learning where the training pictures lie in the latent space: "
-                            "samples come from the standard normal prior.")  # fmt: skip
+                ctx.message(
+                    "Stopped before learning where the training pictures lie in the latent space: samples "
+                    "come from the standard normal prior (resume with more steps to learn it)."
+                )
                 return None
             codes.append(model.encode(data.images[part].to(device).float().div(255))[0].float().cpu())
             ctx.progress(done + 1, math.ceil(len(index) / 256), stage=stage)

@@ -268,14 +268,14 @@ class ClassifierPanel(ModelPanel):
             return
         training, route = self.model.info.training, self._model_route()
         spec = str(training.get("data_spec") or self.data.spec)
-        epochs = self.epochs.value() or None
+        epochs, checkpoint = self.epochs.value() or None, self.model.path
         job = ClassifierTrainingJob(
-            lambda ctx: open_classes(spec, route, report=ctx.message),
+            lambda ctx: open_classes(spec, route, report=ctx.message, resume=checkpoint),
             self.model.path.parent,
             route=route,
             epochs=epochs,
             fine_tune_epochs=int(training.get("settings", {}).get("fine_tune_epochs", 0)),
-            resume=self.model.path,
+            resume=checkpoint,
             data_name=Path(spec).name,
             data_spec=spec,
         )

@@ -169,7 +169,7 @@ class GanPanel(ModelPanel):
 
     def train(self, resume: Path | None) -> None:
         """Train on the data set chosen; with `resume`, continue that checkpoint in its own folder."""
-        from core.data import open_data_set
+        from core.data import training_data
         from core.gan.training import GanTrainingJob
 
         spec, size = self.data.spec, self.image_size.currentData()
@@ -180,7 +180,7 @@ class GanPanel(ModelPanel):
             return
         steps = self.steps.value()
         job = GanTrainingJob(
-            lambda ctx: open_data_set(spec, size, report=ctx.message),
+            lambda ctx: training_data(spec, size, resume, report=ctx.message),
             resume.parent if resume else self.output_folder(),
             steps=steps,
             size=size,

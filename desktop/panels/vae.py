@@ -283,7 +283,7 @@ class VaePanel(ModelPanel):
     # --- jobs ----------------------------------------------------------------------------------------
 
     def _train(self, resume: Path | None) -> None:
-        from core.data import open_data_set
+        from core.data import training_data
         from core.vae.training import VaeTrainingJob
 
         spec, size = self.data.spec, int(self.image_size.currentData())
@@ -292,7 +292,7 @@ class VaePanel(ModelPanel):
             return
         steps = self.steps.value()
         job = VaeTrainingJob(
-            lambda ctx: open_data_set(spec, size, report=ctx.message),
+            lambda ctx: training_data(spec, size, resume, report=ctx.message),
             resume.parent if resume else paths.new_run_folder(f"vae-{self.data.stem()}-{size}px"),
             steps=steps,
             size=size,

@@ -185,6 +185,23 @@ def test_a_folder_trains_at_its_pictures_own_resolution_and_colour(tmp_path: Pat
     assert [scratch_size(side) for side in (8, 20, 30, 50, 1000)] == [16, 20, 32, 48, 64]
 
 
+def test_a_run_resumes_at_its_checkpoints_size_and_channels(tmp_path: Path) -> None:
+    """A run begun when folders were read at 64 px in colour resumes so, not at the pictures' own size."""
+    folder = tmp_path / "grey"
+    for c, name in enumerate(("dark", "light")):
+        (folder / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.full((28, 28), 40 + 150 * c + i, dtype=np.uint8)
+            Image.fromarray(pixels, "L").save(folder / name / f"{i}.png")
+    first = train(ImageSet.from_folder(folder, 64)[0], tmp_path / "out", epochs=1)
+    data = open_classes(folder, "scratch", resume=first)
+    assert (data.size, data.channels) == (64, 3)
+    path = train(data, tmp_path / "out", epochs=2, resume=first)
+    assert read_info(path).training["epoch"] == 2
+    with pytest.raises(UserError, match="not the data this classifier was trained on"):
+        train(open_classes(folder, "scratch"), tmp_path / "out", epochs=3, resume=first)
+
+
 def test_bad_data_gives_clear_errors(tmp_path: Path) -> None:
     one = colour_folder(tmp_path / "one")
     for name in ("green", "blue"):

@@ -8,7 +8,15 @@ import torch
 from PIL import Image, ImageDraw
 
 from core.catalog import FASHION_MNIST
-from core.data import FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT, ImageSet, open_data_set, read_idx
+from core.checkpoints import ModelKind, save_checkpoint
+from core.data import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_ROOT,
+    ImageSet,
+    open_data_set,
+    read_idx,
+    training_data,
+)
 from core.errors import UserError
 from core.images import FolderLook, look_at_folder, own_size
 
@@ -164,3 +172,19 @@ def test_a_folder_is_read_at_its_own_size_and_in_grey_when_grey(
     assert own_size(photos, (32, 64, 128)) == 64  # photos are capped
     monkeypatch.chdir(grey)  # no data chosen yet is not the working directory
     assert own_size("", (28, 32, 64, 128)) == 64
+
+
+def test_a_resumed_run_reads_its_data_as_its_checkpoint_was_trained(tmp_path: Path) -> None:
+    """A run begun before folders were judged by their pictures read them at 64 px in colour: resuming it
+    must not switch to the pictures' own 28 px grey under its weights."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("L", (28, 28), 60 * i).save(folder / f"{i}.png")
+    old = tmp_path / "old.safetensors"
+    config = {"size": 64, "channels": 3}
+    save_checkpoint(old, {"w": torch.zeros(1)}, kind=ModelKind.VAE, arch="vae", config=config)
+    resumed = training_data(folder, 28, resume=old)
+    assert (resumed.size, resumed.channels) == (64, 3)
+    fresh = training_data(folder, 28)
+    assert (fresh.size, fresh.channels) == (28, 1)

@@ -254,7 +254,7 @@ def test_strength_1_is_the_same_balance_for_every_pair(quick: GatysSettings, vgg
 
 
 def test_more_strength_moves_further_from_the_photo(quick: GatysSettings, vgg_file: Path) -> None:
-    """The slider keeps its meaning: the content error grows with the strength up to its top (3)."""
+    """The slider keeps its meaning: the content error grows with the strength (its top is 10)."""
     small = dataclasses.replace(quick, size=64, iterations=10)
     pictures = [stylize(small, style_strength=k).resize(CONTENT.size) for k in (0.2, 1.0, 3.0)]
     errors = [losses(picture, vgg_file)[1] for picture in pictures]
