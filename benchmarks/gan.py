@@ -1,15 +1,19 @@
 """GAN speed and sample quality, beside a plain DCGAN measured in the same run.
 
-    python -m benchmarks.gan [--seconds 240] [--samples 1000]
+    python -m benchmarks.gan [--seconds 300] [--folder 6000] [--samples 1000] [--steps 20]
 
-1. Training throughput (images/s) of one step at batch 64, 64 x 64 px, 3 channels: our step (spectral
-   norm, hinge loss, DiffAugment, EMA; default width 64) and pytorch/examples' DCGAN step (nz=100,
-   ngf=ndf=64, BCE, Adam 2e-4 / 0.5).
-2. Sample quality at equal training time on Fashion-MNIST (Debian's dataset-fashion-mnist, 32 px, grey):
-   each model trains for --seconds, then a Frechet distance (Heusel et al. 2017) between --samples
-   generated images and as many real test images, on the features of a fixed pretrained network: the
-   app's VGG16 (relu5_3, global average), since no Inception weights are available offline. Lower is
-   better; only the comparison within one run means something.
+1. Training throughput (images/s) at batch 64, 64 px RGB and 32 px grey: our training job (spectral
+   norm, hinge loss, DiffAugment, EMA) at DCGAN's width 64 and at its default width, and pytorch/examples'
+   DCGAN step (nz=100, ngf=ndf=64, BCE, Adam 2e-4 / 0.5), each on the same images: the median
+   step after the first two.
+2. Sample quality at equal training time, on the paths users take: a folder of --folder Fashion-MNIST
+   pictures exported as PNG files (read as `train-gan FOLDER` reads it: 32 px, grey) and Debian's full
+   60,000-picture training set. Our job runs with the CLI's defaults (`train-gan DATA --out DIR`: width 32
+   on a CPU, DiffAugment below 10,000 pictures), which are the window's default preset's too, the plain
+   DCGAN on the same images; each trains for --seconds, then a Frechet distance (Heusel et al. 2017)
+   between --samples generated images and as many real test images, on the features of a fixed
+   pretrained network: the app's VGG16 (relu5_3, global average), since no Inception weights are
+   available offline. Lower is better; only the comparison within one run means something.
 """
 
 import argparse
@@ -21,12 +25,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from core.data import ImageSet
+from benchmarks.classifier import export_folders
+from core.data import ImageSet, open_data_set
 from core.devices import describe, pick_device
 from core.features import load_features
 from core.gan.inference import load_generator
+from core.gan.settings import DEFAULT_WIDTH, SIZES
 from core.gan.training import GanTrainingJob
+from core.images import own_size
 from core.jobs import CancelToken, Event, Progress, run_job
+from core.presets import device_class
 
 BATCH = 64
 
@@ -81,26 +89,30 @@ class PlainDcgan:
         return images
 
 
-def ours_throughput(data: ImageSet, steps: int, width: int) -> float:
-    """Images/s of our training step, timed between progress events (after the first step)."""
+def ours_throughput(data: ImageSet, steps: int, width: int | None) -> float:
+    """Images/s of our training job at `width` (None: its default): the median interval between progress
+    events (one per step on a CPU) after the first two steps, so a passing disturbance does not count."""
     stamps: list[float] = []
     job = GanTrainingJob(
-        data, _tmp("throughput"), steps=steps + 1, width=width, batch_size=BATCH, sample_every=10**6
+        data, _tmp("throughput"), steps=steps + 2, width=width, batch_size=BATCH, sample_every=10**6
     )
     run_job(job, lambda e: stamps.append(time.perf_counter()) if isinstance(e, Progress) and e.step else None)
-    return BATCH * (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return BATCH / float(np.median(np.diff(stamps[1:])))
 
 
 def plain_throughput(data: ImageSet, steps: int, device: torch.device) -> float:
+    """Images/s of the plain DCGAN step: the median step time after the first two steps."""
     model = PlainDcgan(data.channels, data.size, device)
-    model.step(data.batch(0, BATCH, device=device)[0])
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
+    times = []
+    for step in range(steps + 2):
+        start = time.perf_counter()
         model.step(data.batch(step, BATCH, device=device)[0])
-    return BATCH * steps / (time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
+    return BATCH / float(np.median(times[2:]))
 
 
-def train_ours_for(data: ImageSet, seconds: float, width: int) -> tuple[Tensor, int]:
+def train_ours_for(data: ImageSet, seconds: float) -> tuple[Tensor, int]:
+    """Our job with the CLI's defaults, stopped after `seconds`: (2000 samples of its EMA G, steps)."""
     token, start = CancelToken(), time.perf_counter()
     steps: list[int] = []
 
@@ -111,9 +123,7 @@ def train_ours_for(data: ImageSet, seconds: float, width: int) -> tuple[Tensor, 
                 token.cancel()
 
     out = _tmp("quality")
-    job = GanTrainingJob(
-        data, out, steps=10**6, width=width, batch_size=BATCH, sample_every=10**6, conditional=False
-    )
+    job = GanTrainingJob(data, out, steps=10**6, sample_every=10**6, conditional=False)
     run_job(job, sink, token)
     loaded = load_generator(out / "gan.safetensors")
     with torch.inference_mode():
@@ -156,36 +166,50 @@ def _tmp(name: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=240, help="training time per model for quality")
+    parser.add_argument(
+        "--seconds", type=float, default=300, help="training time per model for quality (0: throughput only)"
+    )
+    parser.add_argument("--folder", type=int, default=6000, help="pictures in the exported folder")
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps for throughput")
-    parser.add_argument("--width", type=int, default=16, help="our width for the quality run")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps for throughput")
     args = parser.parse_args()
     device = pick_device()
     print(f"device: {describe(device)}; torch {torch.__version__}")
 
-    colour = ImageSet(torch.randint(0, 256, (512, 3, 64, 64), dtype=torch.uint8), name="noise")
-    ours_rate, plain_rate = (
-        ours_throughput(colour, args.steps, 64),
-        plain_throughput(colour, args.steps, device),
-    )
-    print(
-        f"train step, batch {BATCH}, 64 px RGB: ours (width 64) {ours_rate:.1f} images/s | "
-        f"plain DCGAN {plain_rate:.1f} images/s"
-    )
+    width = DEFAULT_WIDTH[device_class(device.type)]
+    for size, channels in ((64, 3), (32, 1)):
+        noise = torch.randint(0, 256, (512, channels, size, size), dtype=torch.uint8)
+        data = ImageSet(noise, name="noise")
+        same, default = (ours_throughput(data, args.steps, w) for w in (64, None))
+        plain_rate = plain_throughput(data, args.steps, device)
+        print(
+            f"train step, batch {BATCH}, {size} px, {channels} channel(s): ours {same:.1f} images/s at "
+            f"DCGAN's width 64, {default:.1f} at the default width {width} "
+            f"| plain DCGAN {plain_rate:.1f} images/s"
+        )
 
-    train = ImageSet.fashion_mnist("train", size=32)
-    test = ImageSet.fashion_mnist("test", size=32)
-    real = vgg_features(test.images[: args.samples].float() / 127.5 - 1)
-    ours, ours_steps = train_ours_for(train, args.seconds, args.width)
-    plain, plain_steps = train_plain_for(train, args.seconds, device)
-    fd_ours = frechet_distance(vgg_features(ours[: args.samples]), real)
-    fd_plain = frechet_distance(vgg_features(plain[: args.samples]), real)
+    if args.seconds <= 0:
+        return
+    start = time.perf_counter()
+    folder = export_folders(_tmp("folder"), args.folder)[0]
+    exported = time.perf_counter() - start
+    start = time.perf_counter()
+    from_folder = open_data_set(folder, own_size(folder, SIZES))
     print(
-        f"Fashion-MNIST 32 px, {args.seconds:.0f} s of training each: Frechet distance (VGG16 relu5_3) "
-        f"ours {fd_ours:.1f} ({ours_steps} steps, width {args.width}) | plain DCGAN {fd_plain:.1f} "
-        f"({plain_steps} steps)"
+        f"exported {args.folder} PNG files in {exported:.0f} s; read them in "
+        f"{time.perf_counter() - start:.1f} s at {from_folder.size} px, {from_folder.channels} channel(s)"
     )
+    real = vgg_features(ImageSet.fashion_mnist("test", size=32).images[: args.samples].float() / 127.5 - 1)
+    for data in (from_folder, ImageSet.fashion_mnist("train", size=32)):
+        ours, ours_steps = train_ours_for(data, args.seconds)
+        plain, plain_steps = train_plain_for(data, args.seconds, device)
+        fd_ours = frechet_distance(vgg_features(ours[: args.samples]), real)
+        fd_plain = frechet_distance(vgg_features(plain[: args.samples]), real)
+        print(
+            f"{len(data)} pictures ({data.name}), {args.seconds:.0f} s of training each: Frechet distance "
+            f"(VGG16 relu5_3) ours {fd_ours:.1f} ({ours_steps} steps) | plain DCGAN {fd_plain:.1f} "
+            f"({plain_steps} steps)"
+        )
 
 
 if __name__ == "__main__":

@@ -188,15 +188,15 @@ def load_checkpoint(
     path: str | os.PathLike[str],
     kind: ModelKind | None = None,
     device: "torch.device | str" = "cpu",
-    arch: str | None = None,
+    arch: str | tuple[str, ...] | None = None,
 ) -> tuple[dict[str, "torch.Tensor"], CheckpointInfo]:
-    """Weights and metadata of a checkpoint, checked against `kind` and `arch` (the architecture the
-    calling code builds) before any weight is read."""
+    """Weights and metadata of a checkpoint, checked against `kind` and `arch` (the architecture, or
+    architectures, the calling code builds) before any weight is read."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     info = read_info(path, kind)
-    if arch is not None and info.arch != arch:
+    if arch is not None and info.arch not in ((arch,) if isinstance(arch, str) else arch):
         raise CheckpointError(
             f"{Path(path).name} is a {info.kind.label} of an architecture this version does not know "
             f"({info.arch}): update the app to use it."
@@ -211,21 +211,21 @@ def load_checkpoint(
 def load_model(
     path: str | os.PathLike[str],
     kind: ModelKind,
-    arch: str,
-    build: "Callable[[dict[str, Any]], M]",
+    arch: str | tuple[str, ...],
+    build: "Callable[[CheckpointInfo], M]",
     prefix: str,
 ) -> tuple["M", CheckpointInfo]:
     """The one way a trained model is loaded for use: the checkpoint is checked against `kind` and `arch`,
-    `build(config)` makes the network (raising UserError, TypeError or ValueError for a config it cannot
-    build), which takes the weights saved under `prefix`; it comes back on the CPU, in eval mode, without
-    gradients."""
+    `build(info)` makes the network from its config (and architecture), raising UserError, TypeError or
+    ValueError for one it cannot build; it takes the weights saved under `prefix` and comes back on the
+    CPU, in eval mode, without gradients."""
     tensors, info = load_checkpoint(path, kind, arch=arch)
     try:
-        model = build(info.config)
+        model = build(info)
         model.load_state_dict(under_prefix(tensors, prefix))
     except (RuntimeError, TypeError, ValueError, UserError):
         raise CheckpointError(
-            f"{Path(path).name} does not hold the weights of a {info.kind.label} ({arch})."
+            f"{Path(path).name} does not hold the weights of a {info.kind.label} ({info.arch})."
         ) from None
     return model.eval().requires_grad_(False), info
 

@@ -192,7 +192,7 @@ class Resumed(NamedTuple):
 
 
 def read_resumable(
-    path: Path | None, kind: ModelKind, arch: str, total: int, unit: str = "steps"
+    path: Path | None, kind: ModelKind, arch: str | tuple[str, ...], total: int, unit: str = "steps"
 ) -> Resumed | None:
     """The checkpoint at `path` to resume from (None for a new run), refusing one that has already trained
     for `total` `unit` or more."""

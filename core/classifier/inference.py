@@ -33,7 +33,7 @@ def load_classifier(path: str | Path) -> LoadedClassifier:
         path,
         ModelKind.CLASSIFIER,
         ARCH,
-        lambda config: ClassifierNet(ClassifierConfig.from_dict(config)),
+        lambda info: ClassifierNet(ClassifierConfig.from_dict(info.config)),
         "best.",
     )
     record = info.training.get(PREFIX)

@@ -131,8 +131,11 @@ def open_classes(
             "into the subfolder of its class."
         )
     # The pictures' own resolution from scratch; grey pictures stay grey (a backbone expands them itself).
-    look = look_at_folder(folder) or FolderLook(side=SCRATCH_MAX_SIZE, grey=False)
-    size, grey = checkpoint_shape(resume) or (scratch_size(look.side) if route == SCRATCH else 224, look.grey)
+    shape = checkpoint_shape(resume)
+    if shape is None:
+        look = look_at_folder(folder) or FolderLook(side=SCRATCH_MAX_SIZE, grey=False)
+        shape = (scratch_size(look.side) if route == SCRATCH else 224, look.grey)
+    size, grey = shape
     data = open_data_set(folder, size, grey=grey, report=report)
     empty = sorted(set(subfolders) - set(data.class_names))
     if empty or data.labels is None:

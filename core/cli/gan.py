@@ -71,9 +71,7 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train_gan.add_argument(
         "--conditional", action="store_true", help="one class per subfolder; pick at sampling"
     )
-    train_gan.add_argument(
-        "--width", type=int, default=64, help="network width (16-32 trains faster on a CPU)"
-    )
+    train_gan.add_argument("--width", type=int, help="network width (default: 32 on a CPU, 64 on a GPU)")
     train_gan.add_argument("--batch-size", type=int, default=64)
     train_gan.add_argument("--sample-every", type=int, default=100)
     train_gan.add_argument(

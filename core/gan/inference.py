@@ -15,7 +15,7 @@ from torch import Tensor
 from core.checkpoints import CheckpointInfo, ModelKind, load_model
 from core.errors import UserError
 from core.gan.networks import Generator
-from core.gan.settings import ARCH, GanConfig
+from core.gan.settings import ARCHS, GanConfig
 from core.latents import latents
 
 
@@ -35,7 +35,11 @@ class LoadedGan(NamedTuple):
 def load_generator(path: str | Path) -> LoadedGan:
     """The trained generator (EMA weights) of a GAN checkpoint, its config and checkpoint info."""
     generator, info = load_model(
-        path, ModelKind.GAN, ARCH, lambda c: Generator(GanConfig.from_dict(c)), "ema."
+        path,
+        ModelKind.GAN,
+        ARCHS,
+        lambda info: Generator(GanConfig.from_dict(info.config), info.arch),
+        "ema.",
     )
     return LoadedGan(generator, GanConfig.from_dict(info.config), info)
 

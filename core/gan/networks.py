@@ -1,13 +1,15 @@
-"""The GAN's networks, losses and augmentation: DCGAN-style (Radford, Metz, Chintala, "Unsupervised
+"""The GAN's networks, losses and augmentation: DCGAN (Radford, Metz, Chintala, "Unsupervised
 Representation Learning with Deep Convolutional GANs", 2015), with the later tricks that make it train on
 a few hundred pictures and a laptop:
 
-- Generator: z (B, latent) -> linear -> (B, 8w, 4, 4), then per doubling nearest-upsample + 3x3 conv +
-  batch norm + ReLU (upsample-conv avoids the checkerboard of transposed convolutions: Odena et al. 2016),
-  3x3 conv + tanh -> (B, C, S, S) in [-1, 1]. Channels halve per doubling from 8w down to w.
-- Discriminator: the mirror image with stride-2 4x4 convolutions and LeakyReLU(0.2), every layer under
-  spectral normalisation (Miyato et al. 2018: keeps D 1-Lipschitz, so no batch norm or gradient penalty),
-  global sum pooling, a linear head; trained with the hinge loss (Lim & Ye 2017):
+- Generator: z (B, latent) -> linear -> (B, c0, 4, 4), then per doubling a 4 x 4 stride-2 transposed
+  convolution + batch norm + ReLU, the last one to (B, C, S, S) + tanh, in [-1, 1]. Channels halve per
+  doubling down to w at S/2, at most 8w: 64 px, w 64: 512 256 128 64 -> 3, about 0.1 GMAC per image, as
+  DCGAN. (A 4 x 4 kernel at stride 2 overlaps evenly, so it has no built-in checkerboard: Odena et al. 2016.)
+- Discriminator: the mirror image, 4 x 4 stride-2 convolutions from (B, C, S, S) down to (B, c0, 4, 4) with
+  LeakyReLU(0.2), every layer under spectral normalisation (Miyato et al. 2018: keeps D 1-Lipschitz, so no
+  batch norm or gradient penalty), global sum pooling, a linear head; trained with the hinge loss (Lim & Ye
+  2017):
       L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))],    L_G = -E[D(G(z))].
 - DiffAugment (Zhao et al. 2020): the same random, differentiable colour / translation / cutout applied to
   real and fake images before D, so D cannot memorise a small set (the main reason small-data GANs
@@ -16,6 +18,11 @@ a few hundred pictures and a laptop:
   63 after 150 s on a CPU, benchmarks/gan.py), as Zhao et al. also found for large sets.
 - Class-conditional when the data has classes: a class embedding concatenated to z in G, and a projection
   discriminator (Miyato & Koyama 2018) adding <embed(y), features(x)> to D's output.
+
+Architecture "dcgan-sn-v1" (models trained before 2026-12) ran one resolution higher at every width:
+nearest-upsample + 3 x 3 convolutions ending with w channels at S px, and a 3 x 3 stem in D, for ten times
+the compute (1.06 GMAC per image for G at 64 px, w 64). Its checkpoints still load and resume: `arch`
+picks the layer plan.
 """
 
 import itertools
@@ -27,33 +34,34 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from core.gan.settings import GanConfig, policy_names
+from core.gan.settings import ARCH, V1, GanConfig, policy_names
 
 
-def _channels(config: GanConfig) -> list[int]:
-    """Channels at 4, 8, ..., size px: w * min(8, size / resolution), e.g. 64 px, w 64: 512 512 256 128 64."""
-    doublings = int(math.log2(config.size // 4))
+def _channels(config: GanConfig, arch: str) -> list[int]:
+    """Hidden channels from 4 x 4 up: w * min(8, 2^k), ending at S/2 with w (v1: at S px), e.g.
+    64 px, w 64: 512 256 128 64 (v1: 512 512 256 128 64)."""
+    doublings = int(math.log2(config.size // 4)) - (arch != V1)
     return [config.width * min(8, 2 ** (doublings - i)) for i in range(doublings + 1)]
 
 
 class Generator(nn.Module):
     """(B, latent) noise [and (B,) class indices] -> (B, C, S, S) images in [-1, 1]."""
 
-    def __init__(self, config: GanConfig) -> None:
+    def __init__(self, config: GanConfig, arch: str = ARCH) -> None:
         super().__init__()
-        chans = _channels(config)
+        chans = _channels(config, arch)
         self.embed = nn.Embedding(config.num_classes, config.latent) if config.conditional else None
         z_dim = config.latent * (2 if config.conditional else 1)
         self.project = nn.Linear(z_dim, chans[0] * 16, bias=False)  # no bias: batch norm follows
         layers: list[nn.Module] = [nn.Unflatten(1, (chans[0], 4, 4)), nn.BatchNorm2d(chans[0]), nn.ReLU()]
         for c_in, c_out in itertools.pairwise(chans):
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(),
-            ]
-        self.body = nn.Sequential(*layers, nn.Conv2d(chans[-1], config.channels, 3, padding=1), nn.Tanh())
+            layers += [*_up(c_in, c_out, arch, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        last = (  # v1 is at full resolution already: a 3 x 3 convolution to the colours
+            [nn.Conv2d(chans[-1], config.channels, 3, padding=1)]
+            if arch == V1
+            else _up(chans[-1], config.channels, arch, bias=True)
+        )
+        self.body = nn.Sequential(*layers, *last, nn.Tanh())
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.embed is not None:
@@ -63,14 +71,23 @@ class Generator(nn.Module):
         return self.body(self.project(z))  # type: ignore[no-any-return]
 
 
+def _up(c_in: int, c_out: int, arch: str, *, bias: bool) -> list[nn.Module]:
+    """One doubling of G: (B, c_in, s, s) -> (B, c_out, 2s, 2s)."""
+    if arch == V1:
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=bias)]
+
+
 class Discriminator(nn.Module):
     """(B, C, S, S) images [and (B,) class indices] -> (B,) realness scores (hinge loss: unbounded)."""
 
-    def __init__(self, config: GanConfig) -> None:
+    def __init__(self, config: GanConfig, arch: str = ARCH) -> None:
         super().__init__()
-        chans = _channels(config)[::-1]  # full resolution first
-        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(config.channels, chans[0], 3, padding=1))]
-        layers.append(nn.LeakyReLU(0.2))
+        chans = [config.channels, *_channels(config, arch)[::-1]]  # full resolution first
+        layers: list[nn.Module] = []
+        if arch == V1:  # v1's stem: a 3 x 3 convolution at full resolution
+            layers += [spectral_norm(nn.Conv2d(config.channels, chans[1], 3, padding=1)), nn.LeakyReLU(0.2)]
+            chans = chans[1:]
         for c_in, c_out in itertools.pairwise(chans):
             layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers)
@@ -80,7 +97,7 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        h = self.features(x).sum(dim=(2, 3))  # (B, 8w): global sum pooling, as in SN-GAN
+        h = self.features(x).sum(dim=(2, 3))  # (B, c0): global sum pooling, as in SN-GAN
         out: Tensor = self.head(h).squeeze(1)
         if self.embed is not None:
             if labels is None:

@@ -4,9 +4,10 @@
   min(decay, (1 + t) / (10 + t)) so early previews are not stuck at the initial weights) draws every sample
   and preview: it is much smoother than the raw G, which oscillates with the adversarial game.
 
-Defaults: latent 128, width 64, Adam with lr 2e-4 and betas (0.0, 0.99) for both (beta1 = 0 as in
-StyleGAN2 and DiffAugment: momentum lags the moving target of the other network), batch 64, one D step
-per G step. Sizes 32, 64 and 128 px; data of other sizes (Fashion-MNIST's 28 px) is resized once to the
+Defaults: latent 128, width DEFAULT_WIDTH (32 on a CPU, 64 on a GPU), Adam with lr 2e-4 and betas
+(0.0, 0.99) for both (beta1 = 0 as in StyleGAN2 and DiffAugment: momentum lags the moving target of the
+other network), batch 64, one D step per G step, on the same fakes (as DCGAN: one G forward per step).
+Sizes 32, 64 and 128 px; data of other sizes (Fashion-MNIST's 28 px) is resized once to the
 next supported size, so a 28 px set trains a 32 px model.
 
 Checkpoints (kind GAN, arch ARCH, the layout of core.training) name G, D and the EMA generator "g", "d",
@@ -31,8 +32,10 @@ from core.gan.inference import class_labels, to_images
 from core.gan.networks import Discriminator, Generator, d_hinge_loss, diff_augment, g_hinge_loss
 from core.gan.settings import (
     ARCH,
+    ARCHS,
     CHECKPOINT_NAME,
     DEFAULT_POLICY,
+    DEFAULT_WIDTH,
     PREVIEW_SAMPLES,
     SIZES,
     SMALL_DATA,
@@ -41,7 +44,7 @@ from core.gan.settings import (
 from core.images import grid
 from core.jobs import JobContext, Resumable
 from core.latents import latents
-from core.presets import StepShape, StepTiming
+from core.presets import StepShape, StepTiming, device_class
 from core.safety import check_new_model
 from core.training import (
     StepLoop,
@@ -77,7 +80,7 @@ class GanTrainingJob(Resumable):
         *,
         steps: int = 5000,
         size: int | None = None,
-        width: int = 64,
+        width: int | None = None,  # None: DEFAULT_WIDTH for the device
         latent: int = 128,
         batch_size: int = 64,
         lr_g: float = 2e-4,
@@ -112,8 +115,9 @@ class GanTrainingJob(Resumable):
         data = read_data(self.data, ctx)
         check_new_model(self.out, self.resume)  # after the data's own checks, the first thing to hear of
         name = self.data_name or data.name
-        resumed = read_resumable(self.resume, ModelKind.GAN, ARCH, self.steps)
-        config = self._config(data, resumed.info if resumed else None, ctx)
+        resumed = read_resumable(self.resume, ModelKind.GAN, ARCHS, self.steps)
+        arch = resumed.info.arch if resumed else ARCH  # a v1 model goes on as v1
+        config = self._config(data, resumed.info if resumed else None, device, ctx)
         data = data.resized(config.size)
         if data.channels != config.channels:
             raise UserError(
@@ -123,7 +127,7 @@ class GanTrainingJob(Resumable):
             raise UserError(f"{name} has other classes than the model ({', '.join(config.class_names)}).")
 
         layout = memory_format(device)
-        state = _new_state(config, device, layout)
+        state = _new_state(config, device, layout, arch)
         ema = state.modules["ema"]
         if resumed is not None:
             state.restore(resumed, lrs={"opt_g": config.lr_g, "opt_d": config.lr_d})
@@ -142,7 +146,7 @@ class GanTrainingJob(Resumable):
         def save() -> None:
             record = {"steps": self.steps, "data_set": name, "image_count": len(data)}
             state.save(
-                self.out, kind=ModelKind.GAN, arch=ARCH, config=asdict(config), training=record,
+                self.out, kind=ModelKind.GAN, arch=arch, config=asdict(config), training=record,
                 diverged=lambda: self._diverged(state.step, config),
             )  # fmt: skip
 
@@ -155,7 +159,9 @@ class GanTrainingJob(Resumable):
         self.timing = step_timing(loop, device, StepShape(config.size, config.batch_size, config.width))
         return self.out
 
-    def _config(self, data: ImageSet, stored: CheckpointInfo | None, ctx: JobContext) -> GanConfig:
+    def _config(
+        self, data: ImageSet, stored: CheckpointInfo | None, device: torch.device, ctx: JobContext
+    ) -> GanConfig:
         """A new run's config from the data and the settings; a resumed run's by the resume rule
         (core.training.resumed_config): the checkpoint's, with the new learning rates."""
         if stored is not None:
@@ -171,13 +177,14 @@ class GanTrainingJob(Resumable):
         policy = self.settings["diffaugment"]
         if policy is None:
             policy = DEFAULT_POLICY if len(data) < SMALL_DATA else ""
+        width = self.settings["width"] or DEFAULT_WIDTH[device_class(device.type)]
         return GanConfig(
             size=size,
             channels=data.channels,
             conditional=conditional,
             num_classes=len(data.class_names) if conditional else 0,
             class_names=data.class_names if conditional else (),
-            **{**self.settings, "diffaugment": policy},
+            **{**self.settings, "diffaugment": policy, "width": width},
         )
 
     def _diverged(self, step: int, config: GanConfig) -> UserError:
@@ -202,25 +209,23 @@ def _train_step(
     real, labels = data.batch(step, config.batch_size, seed=config.seed, device=device)
     real = real.contiguous(memory_format=layout)
     labels = labels if config.conditional else None
+    labels2 = None if labels is None else torch.cat([labels, labels])  # for D on real and fake at once
     rng = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)  # noise and augmentation
     z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
 
     d_net.requires_grad_(True)
     with autocast(device):
-        with torch.no_grad():
-            fake = g_net(z, labels)
-        real_scores = d_net(diff_augment(real, config.diffaugment, rng), labels).float()
-        fake_scores = d_net(diff_augment(fake, config.diffaugment, rng), labels).float()
+        fake = g_net(z, labels)  # one draw serves both updates, as in DCGAN
+        scores = d_net(diff_augment(torch.cat([real, fake.detach()]), config.diffaugment, rng), labels2)
+    real_scores, fake_scores = scores.float().chunk(2)
     loss_d = d_hinge_loss(real_scores, fake_scores)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()  # type: ignore[no-untyped-call]
     opt_d.step()
 
-    d_net.requires_grad_(False)  # G's step needs gradients through D, not for it
-    z = torch.randn(config.batch_size, config.latent, generator=rng, device=device)
+    d_net.requires_grad_(False)  # G's update needs gradients through D, not for it
     with autocast(device):
-        scores = d_net(diff_augment(g_net(z, labels), config.diffaugment, rng), labels).float()
-    loss_g = g_hinge_loss(scores)
+        loss_g = g_hinge_loss(d_net(diff_augment(fake, config.diffaugment, rng), labels).float())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()  # type: ignore[no-untyped-call]
     opt_g.step()
@@ -234,18 +239,20 @@ def _train_step(
     return torch.stack([loss_d, loss_g, real_scores.mean(), fake_scores.mean()])
 
 
-def _new_nets(config: GanConfig) -> tuple[Generator, Discriminator, Generator]:
+def _new_nets(config: GanConfig, arch: str = ARCH) -> tuple[Generator, Discriminator, Generator]:
     """(G, D, EMA copy of G), initialised from the config's seed without touching the global RNG."""
     with seeded(config.seed):
-        g_net, d_net = Generator(config), Discriminator(config)
-    ema = Generator(config)
+        g_net, d_net = Generator(config, arch), Discriminator(config, arch)
+    ema = Generator(config, arch)
     ema.load_state_dict(g_net.state_dict())
     return g_net, d_net, ema
 
 
-def _new_state(config: GanConfig, device: torch.device, layout: torch.memory_format) -> TrainingState:
+def _new_state(
+    config: GanConfig, device: torch.device, layout: torch.memory_format, arch: str = ARCH
+) -> TrainingState:
     """G, D and the EMA generator on `device` with their Adam optimisers, as a new run starts."""
-    g_net, d_net, ema = _new_nets(config)
+    g_net, d_net, ema = _new_nets(config, arch)
     for net in (g_net, d_net, ema):
         net.to(device).to(memory_format=layout)
     ema.eval().requires_grad_(False)

@@ -108,4 +108,4 @@ class TransformerNet(nn.Module):
 
 def load_transformer(path: str | Path) -> tuple[TransformerNet, CheckpointInfo]:
     """A trained network (on the CPU, in eval mode) and its checkpoint info."""
-    return load_model(path, ModelKind.FAST_STYLE, ARCH, lambda _config: TransformerNet(), "net.")
+    return load_model(path, ModelKind.FAST_STYLE, ARCH, lambda _info: TransformerNet(), "net.")

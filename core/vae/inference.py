@@ -58,7 +58,7 @@ def load_vae(path: str | Path) -> LoadedVae:
 @functools.lru_cache(maxsize=4)
 def _load_vae(path: Path, modified_ns: int) -> LoadedVae:
     model, info = load_model(
-        path, ModelKind.VAE, ARCH, lambda config: Vae(VaeConfig.from_dict(config)), "model."
+        path, ModelKind.VAE, ARCH, lambda info: Vae(VaeConfig.from_dict(info.config)), "model."
     )
     fitted = _density(path, model.config.latent) if info.training.get(DENSITY) else None
     return LoadedVae(model, model.config, info, fitted)

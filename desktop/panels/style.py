@@ -1,6 +1,7 @@
 """Style panel: styles with blend weights, method, quality and the controls an artist needs."""
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,7 +228,7 @@ class StylePanel(ModelPanel):
         self.output_size.setToolTip("The long side of the stylization; it keeps the picture's aspect")
         self.iterations = _spin(1, 5000, 100, "", 10)
         self.scales = _spin(1, 6, 3, "", 1)
-        self.strength = _slider(0, 1000, 100)  # the top: full abstraction even for pairs far apart in style
+        self.strength = StrengthSlider()
         self.smoothing = _slider(0, 500, 100)
         self.brush = _slider(25, 400, 100)
         self.keep_colours = QComboBox()
@@ -279,7 +280,10 @@ class StylePanel(ModelPanel):
         form.addRow("Size", self.output_size)
         form.addRow("Iterations", self.iterations)
         form.addRow("Scales", self.scales)
-        self._strength_row, self._smoothing_row = _with_percent(self.strength), _with_percent(self.smoothing)
+        self._strength_row, self._smoothing_row = (
+            _with_percent(self.strength, self.strength.percent),
+            _with_percent(self.smoothing),
+        )
         form.addRow("Style strength", self._strength_row)
         form.addRow("Smoothing", self._smoothing_row)
         self._brush_row = _with_percent(self.brush)
@@ -492,7 +496,7 @@ class StylePanel(ModelPanel):
             size=self.output_size.value(),
             iterations=self.iterations.value(),
             scales=self.scales.value(),
-            style_strength=self.strength.value() / 100,
+            style_strength=self.strength.percent() / 100,
             smoothing=self.smoothing.value() / 100,
             style_scale=self.brush.value() / 100,
             optimiser=self.optimiser.currentData(),
@@ -606,11 +610,8 @@ class StylePanel(ModelPanel):
             ("scales", self.scales),
         ):
             s.setValue(f"style/{key}", spin.value())
-        for key, slider in (
-            ("strength", self.strength),
-            ("smoothing", self.smoothing),
-            ("brush", self.brush),
-        ):
+        s.setValue("style/strength", self.strength.percent())
+        for key, slider in (("smoothing", self.smoothing), ("brush", self.brush)):
             s.setValue(f"style/{key}", slider.value())
         s.setValue("style/keep_colours", self.keep_colours.currentData())
         s.setValue("style/optimiser", self.optimiser.currentData())
@@ -628,11 +629,8 @@ class StylePanel(ModelPanel):
             ("scales", self.scales),
         ):
             spin.setValue(int(s.value(f"style/{key}", spin.value())))  # type: ignore[call-overload]
-        for key, slider in (
-            ("strength", self.strength),
-            ("smoothing", self.smoothing),
-            ("brush", self.brush),
-        ):
+        self.strength.set_percent(int(s.value("style/strength", 100)))  # type: ignore[call-overload]
+        for key, slider in (("smoothing", self.smoothing), ("brush", self.brush)):
             slider.setValue(int(s.value(f"style/{key}", slider.value())))  # type: ignore[call-overload]
         self.keep_colours.setCurrentIndex(
             max(0, self.keep_colours.findData(s.value("style/keep_colours", "off")))
@@ -669,12 +667,34 @@ def _slider(low: int, high: int, value: int) -> QSlider:
     return slider
 
 
-def _with_percent(slider: QSlider) -> QWidget:
-    """`slider` with its value shown beside it."""
+class StrengthSlider(QSlider):
+    """The style strength on a log scale, in percent: the track's middle is 100 % (the balanced default),
+    its ends 10 % and 1000 % (full abstraction even for pairs far apart in style), so a tenfold change
+    either way is half the track; the far left is 0 % (the photo). `value()` is the track position."""
+
+    POSITIONS = 200
+
+    def __init__(self) -> None:
+        super().__init__(Qt.Orientation.Horizontal)
+        self.setRange(0, self.POSITIONS)
+        self.set_percent(100)
+
+    def percent(self) -> int:
+        position = self.value()
+        return 0 if position == 0 else round(10 * 100 ** (position / self.POSITIONS))
+
+    def set_percent(self, percent: int) -> None:
+        position = self.POSITIONS * math.log(max(percent, 10) / 10, 100)
+        self.setValue(0 if percent <= 0 else max(1, round(position)))
+
+
+def _with_percent(slider: QSlider, percent: Callable[[], int] | None = None) -> QWidget:
+    """`slider` with its value in percent (`percent()`, by default the position) shown beside it."""
     row = QWidget()
-    label = QLabel(f"{slider.value()}%")
-    label.setMinimumWidth(label.fontMetrics().horizontalAdvance("500%"))
-    slider.valueChanged.connect(lambda v: label.setText(f"{v}%"))
+    read = percent or slider.value
+    label = QLabel(f"{read()}%")
+    label.setMinimumWidth(label.fontMetrics().horizontalAdvance("1000%"))
+    slider.valueChanged.connect(lambda _: label.setText(f"{read()}%"))
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.addWidget(slider, 1)

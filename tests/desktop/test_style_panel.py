@@ -282,7 +282,8 @@ def test_style_settings_are_remembered(qtbot: QtBot, settings: QSettings, photo_
     first = MainWindow(settings)
     qtbot.addWidget(first)
     panel = panel_of(first, StylePanel)
-    panel.strength.setValue(150)
+    panel.strength.set_percent(150)
+    chosen = panel.strength.percent()  # the nearest the log-scale track holds: 151
     panel.keep_colours.setCurrentIndex(panel.keep_colours.findData("luminance"))
     panel.optimiser.setCurrentIndex(panel.optimiser.findData("adam"))
     panel.start_from.setCurrentIndex(panel.start_from.findData("noise"))
@@ -291,10 +292,30 @@ def test_style_settings_are_remembered(qtbot: QtBot, settings: QSettings, photo_
     second = MainWindow(settings)
     qtbot.addWidget(second)
     panel = panel_of(second, StylePanel)
-    assert panel.strength.value() == 150
+    assert panel.strength.percent() == chosen
     assert panel.keep_colours.currentData() == "luminance"
-    assert np.isclose(panel.gatys_settings("off").style_strength, 1.5)
+    assert np.isclose(panel.gatys_settings("off").style_strength, chosen / 100)
     assert (panel.gatys_settings("off").optimiser, panel.gatys_settings("off").init) == ("adam", "noise")
+
+
+def test_the_strength_slider_has_the_default_in_the_middle_and_reaches_both_ends(
+    qtbot: QtBot, settings: QSettings
+) -> None:
+    """A log scale: 100 % mid-track, a tenfold change either way half a track, 0 % at the far left."""
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    panel = panel_of(window, StylePanel)
+    slider = panel.strength
+    assert slider.percent() == 100
+    assert slider.value() == (slider.minimum() + slider.maximum()) // 2
+    slider.setValue(slider.maximum())
+    assert slider.percent() == 1000
+    assert panel.gatys_settings("off").style_strength == 10.0
+    slider.setValue(slider.minimum())
+    assert panel.gatys_settings("off").style_strength == 0.0
+    for percent in (10, 50, 100, 300, 1000):
+        slider.set_percent(percent)
+        assert abs(slider.percent() - percent) <= 0.025 * percent
 
 
 def test_a_trained_fast_network_is_picked_and_used(
