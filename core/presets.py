@@ -18,7 +18,8 @@ DEFAULT_PRESET: Mapping[DeviceClass, str] = {"cpu": QUICK_LOOK, "gpu": GOOD}  # 
 
 # Step time grows with the batch and the pixels (convolutions: linearly) and with the width faster than
 # linearly but slower than its square (conv work ~ width², yet small networks are overhead-bound):
-# measured on a 2-core CPU, GAN 32 px: width 8 -> 16 -> 32 took 0.10 -> 0.26 -> 0.72 s (x2.6, x2.8).
+# measured on a 2-core CPU, GAN 32 px (v1 plan): width 8 -> 16 -> 32 took 0.10 -> 0.26 -> 0.72 s (x2.6,
+# x2.8); the v2 plan at batch 64, width 32 -> 64: 0.18 -> 0.37 s (x2.1).
 WIDTH_EXPONENT = 1.5
 
 

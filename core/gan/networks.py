@@ -5,7 +5,8 @@ a few hundred pictures and a laptop:
 - Generator: z (B, latent) -> linear -> (B, c0, 4, 4), then per doubling a 4 x 4 stride-2 transposed
   convolution + batch norm + ReLU, the last one to (B, C, S, S) + tanh, in [-1, 1]. Channels halve per
   doubling down to w at S/2, at most 8w: 64 px, w 64: 512 256 128 64 -> 3, about 0.1 GMAC per image, as
-  DCGAN. (A 4 x 4 kernel at stride 2 overlaps evenly, so it has no built-in checkerboard: Odena et al. 2016.)
+  DCGAN. (A 4 x 4 kernel at stride 2 overlaps evenly, which avoids the worst of the checkerboard
+  artefacts Odena et al. 2016 describe; v1 used their resize-convolution, at 2.25x the cost per layer.)
 - Discriminator: the mirror image, 4 x 4 stride-2 convolutions from (B, C, S, S) down to (B, c0, 4, 4) with
   LeakyReLU(0.2), every layer under spectral normalisation (Miyato et al. 2018: keeps D 1-Lipschitz, so no
   batch norm or gradient penalty), global sum pooling, a linear head; trained with the hinge loss (Lim & Ye
@@ -15,7 +16,7 @@ a few hundred pictures and a laptop:
   real and fake images before D, so D cannot memorise a small set (the main reason small-data GANs
   collapse), while G still gets gradients through the augmentation. By default it is on for data sets
   under SMALL_DATA images only: on 60,000 Fashion-MNIST images it slowed learning (Frechet distance 73 vs
-  63 after 150 s on a CPU, benchmarks/gan.py), as Zhao et al. also found for large sets.
+  63 after 150 s on a CPU with the v1 plan, benchmarks/gan.py), as Zhao et al. also found for large sets.
 - Class-conditional when the data has classes: a class embedding concatenated to z in G, and a projection
   discriminator (Miyato & Koyama 2018) adding <embed(y), features(x)> to D's output.
 

@@ -10,8 +10,9 @@ other network), batch 64, one D step per G step, on the same fakes (as DCGAN: on
 Sizes 32, 64 and 128 px; data of other sizes (Fashion-MNIST's 28 px) is resized once to the
 next supported size, so a 28 px set trains a 32 px model.
 
-Checkpoints (kind GAN, arch ARCH, the layout of core.training) name G, D and the EMA generator "g", "d",
-"ema" and the two Adam optimisers "opt_g", "opt_d"; the config is `asdict(GanConfig)`.
+Checkpoints (kind GAN, arch ARCH, or V1 for a resumed v1 model; the layout of core.training) name G, D
+and the EMA generator "g", "d", "ema" and the two Adam optimisers "opt_g", "opt_d"; the config is
+`asdict(GanConfig)`.
 
 `step_seconds` times this step on synthetic images for the presets' time estimates (core.presets).
 """
@@ -156,7 +157,8 @@ class GanTrainingJob(Resumable):
             report_every=StepLoop.report_interval(device),
         )  # fmt: skip
         loop.train(lambda step: _train_step(state, data, config, step, device, layout), self.out)
-        self.timing = step_timing(loop, device, StepShape(config.size, config.batch_size, config.width))
+        if arch == ARCH:  # a resumed v1 run's rate says nothing about what new runs cost
+            self.timing = step_timing(loop, device, StepShape(config.size, config.batch_size, config.width))
         return self.out
 
     def _config(

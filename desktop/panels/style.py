@@ -677,6 +677,9 @@ class StrengthSlider(QSlider):
     def __init__(self) -> None:
         super().__init__(Qt.Orientation.Horizontal)
         self.setRange(0, self.POSITIONS)
+        self.setAccessibleName("Style strength")
+        # A screen reader reads the track position; the description carries the percent.
+        self.valueChanged.connect(lambda _: self.setAccessibleDescription(f"{self.percent()} percent"))
         self.set_percent(100)
 
     def percent(self) -> int:

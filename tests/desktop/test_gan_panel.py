@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from core.gan.settings import PRESETS
 from core.presets import QUICK_LOOK, StepShape, StepTiming
 from desktop.main_window import MainWindow
 from desktop.panels.gan import GanPanel
-from desktop.training_presets import CUSTOM, ESTIMATING
+from desktop.training_presets import CUSTOM, DEVICE_KEY, ESTIMATING, RATES_KEY
 from tests.desktop.conftest import click, drop_files, show_panel
 
 VALUE_TYPES = (QAbstractSpinBox, QComboBox, QAbstractSlider)  # what a wheel turn may change
@@ -317,6 +318,23 @@ def test_before_a_measurement_the_estimate_says_estimating_then_the_probe_times_
     qtbot.waitUntil(lambda: again.presets._probe is None, timeout=60_000)
     assert again.presets.estimate.text() == picker.estimate.text()
     assert window.settings.allKeys() == measured
+
+
+def test_rates_remembered_for_the_first_layer_plan_are_not_used(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v1 steps cost about ten times v2's: an estimate from them would be ten times too long."""
+    monkeypatch.setenv(devices.ENV_VAR, "cpu")
+    cpu = devices.describe(devices.pick_device())
+    quick = PRESETS["cpu"][0]
+    old = [[quick.shape.size, quick.shape.batch_size, quick.shape.width, 3600.0]]  # an hour a step
+    window.settings.setValue(f"{RATES_KEY}/gan/{re.sub(r'[^A-Za-z0-9]+', '_', cpu)}", json.dumps(old))
+    window.settings.setValue(DEVICE_KEY, cpu)
+    panel = GanPanel(window.settings)
+    qtbot.addWidget(panel)
+    assert panel.presets.estimate.text().endswith(ESTIMATING)
+    panel.presets.record(StepTiming(cpu, "cpu", quick.shape, 0.2))
+    assert "about 4 min" in panel.presets.estimate.text()
 
 
 def test_a_training_run_updates_the_rate_it_measured(
