@@ -1,6 +1,6 @@
 """VAE quality and speed on Fashion-MNIST, beside pytorch/examples' MLP VAE measured the same way.
 
-    python -m benchmarks.vae [--seconds 600] [--width 32] [--latent 32]
+    python -m benchmarks.vae [--seconds 600] [--width 16|32] [--latent 32]
 
 1. Test-set negative ELBO (nats per image and bits per dimension, one-sample estimate with fixed noise,
    Bernoulli likelihood on the grey values, 28 px, the 10,000 test images of Debian's
@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from core.checkpoints import ModelKind, save_checkpoint
+from core.checkpoints import ModelKind, read_info, save_checkpoint
 from core.data import ImageSet
 from core.devices import describe, pick_device
-from core.jobs import CancelToken, Event, Progress, run_job
+from core.jobs import CancelToken, Event, Job, Progress, run_job
 from core.vae.inference import decode_with_offsets, evaluate, load_vae
 from core.vae.networks import Vae
 from core.vae.settings import ARCH, SIZES, VaeConfig
@@ -79,7 +79,9 @@ def evaluate_mlp(model: MlpVae, test: ImageSet) -> float:
     return total / len(test)
 
 
-def train_ours_for(train: ImageSet, seconds: float, width: int, latent: int) -> tuple[Path, int]:
+def train_for(job: Job[Path], seconds: float) -> tuple[Path, int]:
+    """(checkpoint, steps) of a training job cancelled once `seconds` have passed since its start
+    (reading the data included); it keeps its last weights, as a user's Cancel does."""
     token, start, steps = CancelToken(), time.perf_counter(), [0]
 
     def sink(event: Event) -> None:
@@ -88,13 +90,18 @@ def train_ours_for(train: ImageSet, seconds: float, width: int, latent: int) -> 
             if time.perf_counter() - start > seconds:
                 token.cancel()
 
-    job = VaeTrainingJob(
-        train, Path(tempfile.mkdtemp(prefix="vae-bench-")), steps=10**6, width=width, latent=latent,
-        warmup=1000, sample_every=10**6, checkpoint_every=10**6,
-    )  # fmt: skip
     outcome = run_job(job, sink, token)
     assert outcome.result is not None
     return outcome.result, max(steps)
+
+
+def train_ours_for(train: ImageSet, seconds: float, width: int | None, latent: int) -> tuple[Path, int]:
+    never = 10**6  # steps: the time ends the run, and no preview or checkpoint interrupts it
+    job = VaeTrainingJob(
+        train, Path(tempfile.mkdtemp(prefix="vae-bench-")), steps=never, width=width, latent=latent,
+        warmup=1000, sample_every=never, checkpoint_every=never,
+    )  # fmt: skip
+    return train_for(job, seconds)
 
 
 def slider_latency_ms(size: int, width: int, latent: int) -> float:
@@ -116,7 +123,7 @@ def slider_latency_ms(size: int, width: int, latent: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600, help="training time per model")
-    parser.add_argument("--width", type=int, default=32, help="our network width")
+    parser.add_argument("--width", type=int, help="our network width; default: the app's for the device")
     parser.add_argument("--latent", type=int, default=32, help="our latent dimensions")
     args = parser.parse_args()
     device = pick_device()
@@ -129,13 +136,14 @@ def main() -> None:
 
     train, test = ImageSet.fashion_mnist("train"), ImageSet.fashion_mnist("test")
     path, our_steps = train_ours_for(train, args.seconds, args.width, args.latent)
+    width = read_info(path).config["width"]
     ours = evaluate(path, test)
     mlp, mlp_steps = train_mlp_for(train, args.seconds)
     mlp_nelbo = evaluate_mlp(mlp, test)
     dims = 28 * 28 * 0.6931471805599453
     print(f"Fashion-MNIST test set, {args.seconds:.0f} s of training each on {device}:")
     print(
-        f"  ours (conv, width {args.width}, latent {args.latent}): {ours['nelbo']:.1f} nats "
+        f"  ours (conv, width {width}, latent {args.latent}): {ours['nelbo']:.1f} nats "
         f"({ours['nelbo'] / dims:.4f} bits/dim; reconstruction {ours['reconstruction']:.1f}, "
         f"KL {ours['kl']:.1f}) "
         f"after {our_steps} steps, {our_steps * BATCH / args.seconds:.0f} images/s"

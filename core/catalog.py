@@ -23,10 +23,13 @@ class Family(StrEnum):
     GAN = "gan"
     VAE = "vae"
     CLASSIFIER = "classifier"
+    SEQUENCE = "sequence"
 
     @property
     def label(self) -> str:
-        return {"style": "Style transfer", "classifier": "Classifier"}.get(self.value, self.upper())
+        return {"style": "Style transfer", "classifier": "Classifier", "sequence": "Sequence"}.get(
+            self.value, self.upper()
+        )
 
 
 FAMILY_OF_KIND = {
@@ -34,6 +37,7 @@ FAMILY_OF_KIND = {
     ModelKind.GAN: Family.GAN,
     ModelKind.VAE: Family.VAE,
     ModelKind.CLASSIFIER: Family.CLASSIFIER,
+    ModelKind.DRAW: Family.SEQUENCE,
 }
 
 
@@ -45,6 +49,7 @@ class Tool(StrEnum):
     TRAIN_GAN = "train-gan"
     TRAIN_VAE = "train-vae"
     TRAIN_CLASSIFIER = "train-classifier"
+    TRAIN_DRAW = "train-draw"
 
 
 # Built-in data sets, by the name the CLI and the settings use (core.data.open_data_set reads them).
@@ -57,6 +62,7 @@ BUILT_IN_TOOLS = {
     Family.GAN: [Tool.TRAIN_GAN],
     Family.VAE: [Tool.TRAIN_VAE],
     Family.CLASSIFIER: [Tool.TRAIN_CLASSIFIER],
+    Family.SEQUENCE: [Tool.TRAIN_DRAW],
 }
 TOOL_LABELS = {
     Tool.STYLIZE: "Stylize",
@@ -64,6 +70,7 @@ TOOL_LABELS = {
     Tool.TRAIN_GAN: "Train a GAN",
     Tool.TRAIN_VAE: "Train a VAE",
     Tool.TRAIN_CLASSIFIER: "Train a classifier",
+    Tool.TRAIN_DRAW: "Train DRAW",
 }
 
 

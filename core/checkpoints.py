@@ -39,6 +39,7 @@ class ModelKind(StrEnum):
     GAN = "gan"
     VAE = "vae"
     CLASSIFIER = "classifier"
+    DRAW = "draw"
 
     @property
     def label(self) -> str:

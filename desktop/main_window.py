@@ -309,9 +309,13 @@ class MainWindow(QMainWindow):
         it anyway. The canvas goes back to the picture when the job ends (`_end_live_preview`)."""
         training = self.worker is not None and isinstance(self.worker.job, Resumable)
         if on_canvas or (training and self.training_on_canvas_action.isChecked()):
-            self.canvas.set_images(image)
-            self._showing_preview = True
-            self.statusBar().showMessage(caption)
+            self._show_preview(image, caption)
+
+    def _show_preview(self, image: QImage, caption: str) -> None:
+        """A passing picture on the canvas (a job's or a panel's preview), not a result: no undo step."""
+        self.canvas.set_images(image)
+        self._showing_preview = True
+        self.statusBar().showMessage(caption)
 
     def _end_live_preview(self) -> None:
         """Put the picture back where a job's preview stood (the result, if any, lands after this)."""
@@ -507,6 +511,7 @@ class MainWindow(QMainWindow):
         panel.problem.connect(self.show_error)
         panel.status.connect(self.statusBar().showMessage)
         panel.cancel_requested.connect(lambda: self.progress_panel.cancel())
+        panel.preview.connect(self._show_preview)
 
     def _scroll_tools_to_top(self) -> None:
         """A new panel in the Tools dock is shown from its top, wherever the last one was scrolled to."""

@@ -104,9 +104,11 @@ class PresetPicker(QWidget):
         step_seconds: "Callable[[], StepSeconds]",  # imports the family's timing function (torch) on use
         custom: Callable[[], Preset],  # what the panel's controls ask for now
         effective: Callable[[Preset], Preset] = lambda preset: preset,  # a preset as the data trains it
+        width_name: str = "width",  # what the shape's width is to this family (DRAW: its LSTMs' hidden units)
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self._width_name = width_name
         self._settings, self._family, self._presets = settings, family, presets
         self._step_seconds, self._custom, self._effective = step_seconds, custom, effective
         self._device = str(settings.value(DEVICE_KEY, ""))  # "" until this machine was timed once
@@ -231,7 +233,7 @@ class PresetPicker(QWidget):
         shape = chosen.shape
         parts = [f"{chosen.steps} steps", f"{shape.size} px"]
         if shape.width:
-            parts.append(f"width {shape.width}")
+            parts.append(f"{self._width_name} {shape.width}")
         parts += [f"batch {shape.batch_size}", self._time_text(chosen)]
         if self.seconds(chosen) is not None:
             parts[-1] += f" on this {DEVICE_NAMES[self._class]}"

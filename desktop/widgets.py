@@ -1,7 +1,17 @@
 """Small pieces the window's docks share."""
 
+from pathlib import Path
+
 from PySide6.QtCore import QChildEvent, QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractSlider, QAbstractSpinBox, QComboBox, QScrollBar, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QComboBox,
+    QFileDialog,
+    QMessageBox,
+    QScrollBar,
+    QWidget,
+)
 
 VALUE_WIDGETS = (QAbstractSpinBox, QComboBox, QAbstractSlider)  # what a wheel turn would change
 
@@ -44,3 +54,23 @@ class WheelGuard(QObject):
             if isinstance(child, QWidget):
                 self._watch(child)
         return False
+
+
+def save_file_name(parent: QWidget, caption: str, start: Path, filter_: str, suffix: str) -> Path | None:
+    """Ask where to save a file ending in `suffix` (".gif"); None when the artist cancels. The dialog asks
+    before replacing the file chosen; a name it returned without `suffix` gets it added here, and since
+    the dialog never saw that name, replacing a file of that name is asked here."""
+    name, _ = QFileDialog.getSaveFileName(parent, caption, str(start), filter_)
+    if not name:
+        return None
+    path = Path(name)
+    if path.suffix.lower() == suffix:
+        return path
+    path = path.with_name(path.name + suffix)
+    if path.exists():
+        answer = QMessageBox.question(
+            parent, "Replace the file?", f"{path.name} already exists in {path.parent}. Replace it?"
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+    return path

@@ -31,6 +31,7 @@ from desktop.main_window import MainWindow  # noqa: E402
 from desktop.panels.classifier import ClassifierPanel  # noqa: E402
 from desktop.panels.colour import ColourPanel  # noqa: E402
 from desktop.panels.gan import GanPanel  # noqa: E402
+from desktop.panels.sequence import SequencePanel  # noqa: E402
 from desktop.panels.style import StylePanel  # noqa: E402
 from desktop.panels.vae import VaePanel  # noqa: E402
 
@@ -108,7 +109,7 @@ def colour(window: MainWindow, out: Path) -> None:
     window.compare_action.setChecked(False)
 
 
-def train_then_sample(window: MainWindow, studio: GanPanel | VaePanel, family: str) -> None:
+def train_then_sample(window: MainWindow, studio: GanPanel | VaePanel | SequencePanel, family: str) -> None:
     """Train on Fashion-MNIST with the panel's default preset, saying the estimate it showed first and
     the time the run took, then sample to the canvas."""
     studio.data.set_spec(FASHION_MNIST)
@@ -133,6 +134,16 @@ def vae(window: MainWindow, out: Path) -> None:
     train_then_sample(window, studio, "VAE")
     window.tools_scroll.ensureWidgetVisible(studio.sliders[-1])  # the latent directions
     shoot(window, out, "vae-studio.png")
+
+
+def sequence(window: MainWindow, out: Path) -> None:
+    """DRAW's Quick look, 16 samples, the Glimpse slider halfway through the drawing."""
+    studio = panel(window, Tool.TRAIN_DRAW)
+    assert isinstance(studio, SequencePanel)
+    train_then_sample(window, studio, "DRAW")
+    studio.glimpse.setValue(studio.glimpse.maximum() // 2)
+    window.tools_scroll.ensureWidgetVisible(studio.glimpse)
+    shoot(window, out, "sequence-studio.png")
 
 
 def classifier(window: MainWindow, out: Path) -> None:
@@ -167,7 +178,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument(
-        "--only", nargs="*", default=["stylize", "colour", "gan", "vae", "classifier", "dark"]
+        "--only",
+        nargs="*",
+        default=["stylize", "colour", "gan", "vae", "sequence", "classifier", "dark"],
     )
     args = parser.parse_args()
     app = create_app(sys.argv[:1])
@@ -182,7 +195,8 @@ def main() -> None:
     wait_until(lambda: window.device is not None, 300)
     print(f"Device: {window.device}")
     studios = {
-        "stylize": stylize, "colour": colour, "gan": gan, "vae": vae, "classifier": classifier, "dark": dark
+        "stylize": stylize, "colour": colour, "gan": gan, "vae": vae, "sequence": sequence,
+        "classifier": classifier, "dark": dark,
     }  # fmt: skip
     for name in args.only:
         studios[name](window, args.out)

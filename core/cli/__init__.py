@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core import __version__, paths
 from core.allocator import keep_freed_memory
-from core.cli import classifier, gan, style, vae
+from core.cli import classifier, gan, sequence, style, vae
 from core.cli.common import INTERRUPTS
 from core.errors import UserError, user_message
 from core.logs import setup_logging
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or output path")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (style, gan, vae, classifier):
+    for family in (style, gan, vae, classifier, sequence):
         family.add_commands(commands)
     devices = commands.add_parser("devices", help="list the compute devices PyTorch can use here")
     devices.set_defaults(handler=_devices)

@@ -99,7 +99,7 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
         choices=LIKELIHOODS,
         help="default: bernoulli for grey data, gaussian with a learned variance for colour",
     )
-    train.add_argument("--width", type=int, default=32, help="network width (16 trains faster on a CPU)")
+    train.add_argument("--width", type=int, help="network width; default: 16 on a CPU, 32 on a GPU")
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
     train.add_argument("--sample-every", type=int, default=100)

@@ -23,13 +23,13 @@
 
 import itertools
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.vae.settings import VaeConfig
+from core.vae.settings import Likelihood, VaeConfig
 
 _MIN_LOG_SIGMA = -6.0  # a learned Gaussian sigma stays above e^-6 = 0.0025 (a 1/400 grey step)
 
@@ -87,12 +87,19 @@ class Vae(nn.Module):
 
     def reconstruction_nll(self, out: Tensor, x: Tensor) -> Tensor:
         """-log p(x | z) per picture (B,), in nats."""
-        if self.config.likelihood == "bernoulli":
-            nll = F.binary_cross_entropy_with_logits(out, x, reduction="none")
-        else:
-            log_sigma = self.log_sigma.clamp(min=_MIN_LOG_SIGMA).view(1, -1, 1, 1)
-            nll = 0.5 * ((x - out) * torch.exp(-log_sigma)) ** 2 + log_sigma + 0.5 * math.log(2 * math.pi)
-        return nll.flatten(1).sum(1)
+        return likelihood_nll(out, x, self.config.likelihood, self.log_sigma)
+
+
+def likelihood_nll(out: Tensor, x: Tensor, likelihood: Likelihood, log_sigma: Tensor) -> Tensor:
+    """-log p(x | out) per picture (B,), in nats, of x (B, C, S, S) in [0, 1]: `out` holds Bernoulli logits
+    or Gaussian means, `log_sigma` (C,) the Gaussian's learned log sigma per channel (unused for Bernoulli).
+    Shared with DRAW (core.sequence.draw), whose final canvas is such an `out`."""
+    if likelihood == "bernoulli":
+        nll = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+    else:
+        log_sigma = log_sigma.clamp(min=_MIN_LOG_SIGMA).view(1, -1, 1, 1)
+        nll = 0.5 * ((x - out) * torch.exp(-log_sigma)) ** 2 + log_sigma + 0.5 * math.log(2 * math.pi)
+    return nll.flatten(1).sum(1)
 
 
 def kl_per_dimension(mu: Tensor, log_var: Tensor) -> Tensor:
@@ -118,7 +125,17 @@ def elbo(model: Vae, x: Tensor, generator: torch.Generator | None = None) -> Elb
     return Elbo(reconstruction + kl, reconstruction, kl)
 
 
-def bits_per_dimension(nelbo_nats: float, config: VaeConfig) -> float:
+class PictureModel(Protocol):
+    """What bits per dimension need of a model's config (VaeConfig, core.sequence's DrawConfig)."""
+
+    @property
+    def dimensions(self) -> int: ...
+
+    @property
+    def likelihood(self) -> Likelihood: ...
+
+
+def bits_per_dimension(nelbo_nats: float, config: PictureModel) -> float:
     """A per-picture negative ELBO in nats as bits per pixel value (Gaussian: plus the 8-bit bins)."""
     bins = config.dimensions * math.log(256) if config.likelihood == "gaussian" else 0.0
     return (nelbo_nats + bins) / (config.dimensions * math.log(2))

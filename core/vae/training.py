@@ -33,7 +33,7 @@ from core.errors import UserError
 from core.images import grid, to_pil
 from core.jobs import JobContext, Resumable
 from core.latents import latents
-from core.presets import StepShape, StepTiming
+from core.presets import StepShape, StepTiming, device_class
 from core.safety import check_new_model
 from core.training import (
     StepLoop,
@@ -53,6 +53,7 @@ from core.vae.networks import Vae, elbo, kl_per_dimension
 from core.vae.settings import (
     ARCH,
     CHECKPOINT_NAME,
+    DEFAULT_WIDTH,
     DENSITY_IMAGES,
     KL_IMAGES,
     PREVIEW_PAIRS,
@@ -87,7 +88,7 @@ class VaeTrainingJob(Resumable):
         steps: int = 5000,
         size: int | None = None,
         latent: int = 32,
-        width: int = 32,
+        width: int | None = None,  # None: DEFAULT_WIDTH for the device
         beta: float = 1.0,
         likelihood: Likelihood | None = None,  # None: Bernoulli for grey data, Gaussian for colour
         warmup: int | None = None,  # None: a fifth of the steps, at most 1000
@@ -120,7 +121,7 @@ class VaeTrainingJob(Resumable):
         check_new_model(self.out, self.resume)  # after the data's own checks, the first thing to hear of
         name = self.data_name or data.name
         resumed = read_resumable(self.resume, ModelKind.VAE, ARCH, self.steps)
-        config = self._config(data, resumed.info if resumed else None, ctx)
+        config = self._config(data, resumed.info if resumed else None, device, ctx)
         data = data.resized(config.size)
         if data.channels != config.channels:
             raise UserError(f"{name} has {data.channels}-channel images; the model has {config.channels}.")
@@ -167,7 +168,9 @@ class VaeTrainingJob(Resumable):
         self.timing = step_timing(loop, device, StepShape(config.size, config.batch_size, config.width))
         return self.out
 
-    def _config(self, data: ImageSet, stored: CheckpointInfo | None, ctx: JobContext) -> VaeConfig:
+    def _config(
+        self, data: ImageSet, stored: CheckpointInfo | None, device: torch.device, ctx: JobContext
+    ) -> VaeConfig:
         """A new run's config from the data and the settings; a resumed run's by the resume rule
         (core.training.resumed_config): the checkpoint's, with the new learning rate."""
         if stored is not None:
@@ -176,9 +179,11 @@ class VaeTrainingJob(Resumable):
         likelihood = self.likelihood or ("bernoulli" if data.channels == 1 else "gaussian")
         warmup = self.settings["warmup"]
         warmup = min(1000, self.steps // 5) if warmup is None else warmup
+        width = self.settings["width"] or DEFAULT_WIDTH[device_class(device.type)]
         return VaeConfig(
-            size=size, channels=data.channels, likelihood=likelihood, **{**self.settings, "warmup": warmup}
-        )
+            size=size, channels=data.channels, likelihood=likelihood,
+            **{**self.settings, "warmup": warmup, "width": width},
+        )  # fmt: skip
 
     def _diverged(self, step: int, config: VaeConfig) -> UserError:
         return diverged(f"at step {step}", self.out, f"lower the learning rate (now {config.lr:g})")

@@ -13,6 +13,7 @@ from desktop.panels.base import ModelPanel
 from desktop.panels.classifier import ClassifierPanel
 from desktop.panels.colour import ColourPanel
 from desktop.panels.gan import GanPanel
+from desktop.panels.sequence import SequencePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.vae import VaePanel
 
@@ -22,6 +23,7 @@ PANELS: tuple[Callable[[QSettings], ModelPanel], ...] = (
     GanPanel,
     VaePanel,
     ClassifierPanel,
+    SequencePanel,
 )
 
 __all__ = ["PANELS", "ModelPanel"]

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from PIL import Image
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QSpinBox, QWidget
 
 from core.catalog import Tool, TrainedModel
@@ -31,6 +31,9 @@ class ModelPanel(QWidget):
     problem = Signal(str, str)  # (title, message): the same, under a title of the panel's own
     status = Signal(str)  # a note for the status bar
     cancel_requested = Signal()  # the panel's own Cancel button: stop the running job
+    # (picture, caption): a passing view on the canvas, like a job's preview (the sequence panel's glimpse
+    # slider): no undo step, no history; the canvas picture comes back when the next job ends
+    preview = Signal(QImage, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

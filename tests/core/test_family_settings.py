@@ -17,6 +17,7 @@ TORCH_FREE = {
     "core.gan.settings": ("torch", "numpy", "PIL"),
     "core.vae.settings": ("torch", "numpy", "PIL"),
     "core.classifier.settings": ("torch", "numpy", "PIL"),
+    "core.sequence.settings": ("torch", "numpy", "PIL"),
     "core.style.settings": ("torch",),  # its requests carry PIL images
     "core.presets": ("torch", "numpy", "PIL"),  # what the settings' presets are made of
 }

@@ -11,7 +11,7 @@ from core.cli import main
 from core.data import ImageSet
 from core.errors import CheckpointError, UserError
 from core.images import load_image, read_metadata
-from core.jobs import CancelToken, Event, JobContext, Preview, Progress, run_job
+from core.jobs import CancelToken, Event, JobContext, Message, Preview, Progress, run_job
 from core.latents import latents
 from core.presets import StepShape
 from core.vae import density, networks, training
@@ -27,7 +27,7 @@ from core.vae.inference import (
     sample,
 )
 from core.vae.jobs import DecodeJob, InterpolateJob, ReconstructJob, SampleJob
-from core.vae.settings import ARCH
+from core.vae.settings import ARCH, DEFAULT_WIDTH
 from core.vae.training import VaeTrainingJob
 
 SMALL: dict[str, Any] = {"width": 8, "latent": 8, "batch_size": 32, "sample_every": 5, "lr": 3e-3}
@@ -184,6 +184,17 @@ def test_a_run_reports_its_step_time_for_the_next_estimate(data: ImageSet, tmp_p
     assert job.timing.seconds_per_step > 0
     shape = StepShape(32, 8, 8)
     assert list(training.step_seconds([shape], torch.device("cpu"), 30.0, lambda: None)) == [shape]
+
+
+def test_the_width_defaults_to_the_devices_and_a_resume_keeps_its_own(data: ImageSet, tmp_path: Path) -> None:
+    small = {**SMALL, "width": None}
+    first = VaeTrainingJob(data, tmp_path, steps=1, **small).run(JobContext())
+    assert read_info(first).config["width"] == DEFAULT_WIDTH["cpu"]
+    messages: list[str] = []
+    job = VaeTrainingJob(data, tmp_path, steps=2, resume=first, **{**SMALL, "width": 32})
+    run_job(job, lambda e: messages.append(e.text) if isinstance(e, Message) else None)
+    assert read_info(first).config["width"] == DEFAULT_WIDTH["cpu"]
+    assert "Resuming keeps the checkpoint's width." in messages
 
 
 def test_nan_stops_training_and_keeps_the_last_checkpoint(

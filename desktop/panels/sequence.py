@@ -1,0 +1,377 @@
+"""Sequence panel: models that make a picture step by step. DRAW (Gregor et al. 2015) trains on a folder
+(or Fashion-MNIST); its samples and reconstructions come back glimpse by glimpse, to scrub through on the
+canvas, play, and save as a GIF."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import paths
+from core.catalog import FASHION_MNIST, Tool, TrainedModel
+from core.checkpoints import ModelKind
+from core.errors import UserError
+from core.images import PICTURE_OR_GIF, save_gif
+from core.jobs import ImageResult
+from core.safety import check_output
+from core.sequence.settings import DRAW_PRESETS, DRAW_SIZES
+from desktop.data_well import DataWell
+from desktop.panels.base import NO_PICTURE, ModelPanel, spin_box
+from desktop.qimage import to_qimage
+from desktop.training_presets import OwnSize, PresetPicker, RunControls
+from desktop.widgets import save_file_name
+
+if TYPE_CHECKING:
+    from core.sequence.jobs import DrawReconstructJob, DrawSampleJob
+    from core.training import StepSeconds
+
+NO_MODEL = "No DRAW model selected: train one, or pick one in the model list."
+FRAME_MS = 125  # 8 glimpses a second: playing and the saved GIF both
+NO_FRAMES = "Sample or reconstruct first: the glimpses of that drawing show here."
+
+
+def glimpse_text(glimpse: int, glimpses: int) -> str:
+    return f"Glimpse {glimpse} of {glimpses}"
+
+
+class SequencePanel(ModelPanel):
+    """Train DRAW (and resume); sample or reconstruct the canvas picture, then scrub through the glimpses
+    on the canvas, play them, save them as a GIF; evaluate the test negative ELBO on Fashion-MNIST."""
+
+    tools = (Tool.TRAIN_DRAW,)
+    kinds = (ModelKind.DRAW,)
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model: Path | None = None
+        self._busy = False
+        self._drawing: DrawSampleJob | DrawReconstructJob | None = None  # asked for: its `frames`, once run
+        self.frames: list[Image.Image] = []  # the latest drawing's glimpses, the last the finished picture
+        self._shown: list[QImage] = []  # the same, as the canvas shows them
+        self._caption = ""  # what the frames are, for the status bar
+
+        self.data = DataWell(settings, "draw/data")
+        self.image_size = QComboBox()
+        for side in DRAW_SIZES:
+            self.image_size.addItem(f"{side} px", side)
+        self.image_size.setAccessibleName("Image size")
+        self.glimpses = spin_box(1, 64, 16)
+        self.glimpses.setToolTip("T: how many times the network looks and adds to its canvas per picture")
+        self.glimpses.setAccessibleName("Glimpses")
+        self.attention = QCheckBox("Attention")
+        self.attention.setChecked(True)
+        self.attention.setToolTip(
+            "Read and write through a small movable window (the paper's Gaussian filterbanks); off: the "
+            "whole picture at every glimpse"
+        )
+        self.latent = spin_box(1, 256, 16)
+        self.latent.setToolTip("Latent dimensions drawn at each glimpse")
+        self.latent.setAccessibleName("Latent size")
+        self.steps = spin_box(10, 1_000_000, 3000, 100)
+        self.steps.setAccessibleName("Steps")
+        self.hidden = spin_box(16, 1024, 256, 16)
+        self.hidden.setToolTip("LSTM units of the reader and of the writer: 128-256 suits a CPU")
+        self.hidden.setAccessibleName("Hidden units")
+        self.batch = spin_box(1, 1024, 64, 16)
+        self.batch.setToolTip("Pictures per step")
+        self.batch.setAccessibleName("Batch")
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train a new DRAW model on the data above (Pause and Cancel: Progress)")
+        self.train_button.clicked.connect(lambda: self._train(None))
+        self.resume_button = QPushButton("Resume selected")
+        self.resume_button.setToolTip("Go on training the selected model up to Steps, in its own folder")
+        self.resume_button.clicked.connect(lambda: self._train(self.model))
+        self.run_controls = RunControls(self.image_size, self.steps, self.hidden, self.batch)
+        asked = self.run_controls.asked
+        self.own_size = OwnSize(self.data, DRAW_SIZES, self.image_size)
+        self.presets = PresetPicker(
+            settings, "draw", DRAW_PRESETS, _step_seconds, asked, self.own_size, width_name="hidden"
+        )
+        self.run_controls.follow(self.presets)
+        self.presets.select_default()
+        self.own_size.follow(self.presets)
+
+        self.model_label = QLabel(NO_MODEL)
+        self.model_label.setWordWrap(True)
+        self.count = spin_box(1, 256, 16)
+        self.count.setAccessibleName("Images")
+        self.seed = spin_box(0, 2**31 - 1, 0)
+        self.seed.setAccessibleName("Seed")
+        self.sample_button = QPushButton("Sample to canvas")
+        self.sample_button.setToolTip("Draw new pictures from nothing, glimpse by glimpse")
+        self.sample_button.clicked.connect(self._sample)
+        self.reconstruct_button = QPushButton("Reconstruct the canvas picture")
+        self.reconstruct_button.setToolTip("Let the model redraw the canvas picture, glimpse by glimpse")
+        self.reconstruct_button.clicked.connect(self._reconstruct)
+
+        self.glimpse = QSlider(Qt.Orientation.Horizontal)
+        self.glimpse.setRange(1, 1)
+        self.glimpse.setPageStep(1)
+        self.glimpse.setAccessibleName("Glimpse")
+        self.glimpse.setToolTip("Which glimpse the canvas shows: the last one is the finished picture")
+        self.glimpse.valueChanged.connect(self._show_frame)
+        self.glimpse_label = QLabel(NO_FRAMES)
+        self.glimpse_label.setWordWrap(True)
+        self.play_button = QPushButton("Play")
+        self.play_button.setToolTip("Play the glimpses on the canvas (press again to stop)")
+        self.play_button.clicked.connect(self._toggle_play)
+        self.gif_button = QPushButton("Save as GIF…")
+        self.gif_button.setToolTip("Save the glimpses as an animated GIF")
+        self.gif_button.clicked.connect(self._choose_gif)
+        self._player = QTimer(self)
+        self._player.setInterval(FRAME_MS)
+        self._player.timeout.connect(self._next_frame)
+
+        self.evaluate_button = QPushButton("Evaluate on Fashion-MNIST")
+        self.evaluate_button.setToolTip(
+            "The negative ELBO on Fashion-MNIST's 10,000 test pictures: a bound on how many nats (or bits "
+            "per pixel) the model needs to describe a picture it never saw; lower is better"
+        )
+        self.evaluate_button.clicked.connect(self._evaluate)
+        self.evaluation = QLabel("Not evaluated yet.")
+        self.evaluation.setWordWrap(True)
+        self.evaluation.setAccessibleName("Test negative ELBO")
+
+        train_box = QGroupBox("Watch it draw (DRAW)")
+        train_form = QFormLayout(train_box)
+        train_form.addRow(self.data)
+        train_form.addRow("Preset", self.presets)
+        train_form.addRow("Size", self.image_size)
+        train_form.addRow("Glimpses", self.glimpses)
+        train_form.addRow(self.attention)
+        train_form.addRow("Latent size", self.latent)
+        train_form.addRow("Steps", self.steps)
+        train_form.addRow("Hidden", self.hidden)
+        train_form.addRow("Batch", self.batch)
+        train_form.addRow(self.train_button)
+        train_form.addRow(self.resume_button)
+        use_box = QGroupBox("Sample and reconstruct")
+        use_form = QFormLayout(use_box)
+        use_form.addRow(self.model_label)
+        use_form.addRow("Images", self.count)
+        use_form.addRow("Seed", self.seed)
+        use_form.addRow(self.sample_button)
+        use_form.addRow(self.reconstruct_button)
+        use_form.addRow(self.glimpse_label)
+        use_form.addRow("Glimpse", self.glimpse)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.play_button)
+        buttons.addWidget(self.gif_button)
+        use_form.addRow(buttons)
+        evaluate_box = QGroupBox("Test negative ELBO")
+        evaluate = QVBoxLayout(evaluate_box)
+        evaluate.addWidget(self.evaluate_button)
+        evaluate.addWidget(self.evaluation)
+        layout = QVBoxLayout(self)
+        layout.addWidget(train_box)
+        layout.addWidget(use_box)
+        layout.addWidget(evaluate_box)
+        layout.addStretch(1)
+        self.set_model(None)
+
+    # --- the ModelPanel interface --------------------------------------------------------------------
+
+    def set_busy(self, busy: bool) -> None:
+        """While a job runs nothing here starts another, and the glimpses stay off the canvas (it shows
+        that job's previews and result)."""
+        self._busy = busy
+        if busy:
+            self._stop()
+        self._update_buttons()
+        self.presets.set_busy(busy)
+
+    def device_ready(self) -> None:
+        self.presets.device_ready()
+
+    def close_down(self) -> None:
+        self._stop()
+        self.presets.close_down()
+
+    def models_changed(self) -> None:
+        """The shown model was renamed or deleted in the model picker: forget it (a rename selects it
+        again under its new name)."""
+        if self.model is not None and not self.model.exists():
+            self.set_model(None)
+
+    def picture_opened(self) -> None:
+        self._stop()  # a picture just opened is not to be painted over by the next frame
+
+    def set_model(self, model: TrainedModel | None) -> None:
+        self.model = model.path if model is not None else None
+        self._set_frames([], "")
+        self.evaluation.setText("Not evaluated yet.")
+        if model is None:
+            self.model_label.setText(NO_MODEL)
+        else:
+            config, training = model.info.config, model.info.training
+            attention = "with attention" if config.get("attention", True) else "without attention"
+            self.model_label.setText(
+                f"{model.name}: {config.get('size')} px, {config.get('glimpses')} glimpses {attention}, "
+                f"{training.get('step')} steps on {training.get('data_set') or 'unknown data'}"
+            )
+        self._update_buttons()
+
+    def job_finished(self, result: object) -> None:
+        drawing, self._drawing = self._drawing, None
+        if isinstance(result, ImageResult) and drawing is not None:
+            operation = str(result.settings.get("operation", "drawing"))
+            self._set_frames(drawing.frames, operation)
+        elif isinstance(result, dict) and "nelbo" in result:
+            self._show_evaluation(result)
+
+    # --- jobs ----------------------------------------------------------------------------------------
+
+    def _train(self, resume: Path | None) -> None:
+        from core.data import training_data
+        from core.sequence.draw_training import DrawTrainingJob
+
+        spec, size = self.data.spec, int(self.image_size.currentData())
+        if not spec:
+            self.problem.emit(
+                "No data", "Drop a folder of your images on the DRAW panel, or use Fashion-MNIST."
+            )
+            return
+        steps = self.steps.value()
+        job = DrawTrainingJob(
+            lambda ctx: training_data(spec, size, resume, report=ctx.message),
+            resume.parent if resume else paths.new_run_folder(f"draw-{self.data.stem()}-{size}px"),
+            steps=steps,
+            size=size,
+            glimpses=self.glimpses.value(),
+            attention=self.attention.isChecked(),
+            hidden=self.hidden.value(),
+            latent=self.latent.value(),
+            batch_size=self.batch.value(),
+            resume=resume,
+            data_name=Path(spec).name,
+            sample_every=max(1, min(100, steps // 20)),  # a fresh grid ~20 times a run
+        )
+        self.presets.watch(job)
+        self.job_requested.emit(job, False)
+
+    def _sample(self) -> None:
+        from core.sequence.jobs import DrawSampleJob
+
+        if self.model is not None:
+            self._request_drawing(DrawSampleJob(self.model, self.count.value(), self.seed.value()))
+
+    def _reconstruct(self) -> None:
+        from core.sequence.jobs import DrawReconstructJob
+
+        picture = self.canvas_picture()
+        if picture is None:
+            self.problem.emit(*NO_PICTURE)
+        elif self.model is not None:
+            self._request_drawing(DrawReconstructJob(self.model, picture))
+
+    def _request_drawing(self, job: "DrawSampleJob | DrawReconstructJob") -> None:
+        self._drawing = job
+        self.job_requested.emit(job, False)
+
+    def _evaluate(self) -> None:
+        from core.sequence.jobs import DrawEvaluateJob
+
+        if self.model is not None:
+            self.job_requested.emit(DrawEvaluateJob(self.model, FASHION_MNIST), False)
+
+    def _show_evaluation(self, result: dict[str, Any]) -> None:
+        nelbo, bits = float(result["nelbo"]), float(result["bits_per_dim"])
+        text = f"{nelbo:.1f} nats per picture · {bits:.3f} bits/dim"
+        if "reconstruction" in result and "kl" in result:
+            reconstruction, kl = float(result["reconstruction"]), float(result["kl"])
+            text += f"\n(reconstruction {reconstruction:.1f} + KL {kl:.1f} nats)"
+        self.evaluation.setText(text)
+
+    # --- the glimpses --------------------------------------------------------------------------------
+
+    def _set_frames(self, frames: list[Image.Image], caption: str) -> None:
+        """A new drawing's glimpses: the slider spans them and starts at the last, the finished picture
+        (the result the window just put on the canvas)."""
+        self._stop()
+        self.frames, self._caption = list(frames), caption
+        # Converted once here, not per move: a drawing is small (16 pictures of 28 px: a 60 kB QImage each).
+        self._shown = [to_qimage(frame) for frame in self.frames]
+        self.glimpse.blockSignals(True)  # the canvas already shows the last frame
+        self.glimpse.setRange(1, max(1, len(frames)))
+        self.glimpse.setValue(self.glimpse.maximum())
+        self.glimpse.blockSignals(False)
+        self._label_glimpse()
+        self._update_buttons()
+
+    def _label_glimpse(self) -> None:
+        if self.frames:
+            self.glimpse_label.setText(glimpse_text(self.glimpse.value(), len(self.frames)))
+        else:
+            self.glimpse_label.setText(NO_FRAMES)
+        self.glimpse.setAccessibleDescription(self.glimpse_label.text())
+
+    def _show_frame(self, glimpse: int) -> None:
+        self._label_glimpse()
+        if self._shown:
+            caption = f"{self._caption}: {glimpse_text(glimpse, len(self._shown))}"
+            self.preview.emit(self._shown[glimpse - 1], caption)
+
+    def _toggle_play(self) -> None:
+        if self._player.isActive():
+            self._stop()
+            return
+        if self.glimpse.value() == self.glimpse.maximum():  # from the first glimpse again
+            self.glimpse.setValue(1)
+        self._player.start()
+        self.play_button.setText("Stop")
+
+    def _next_frame(self) -> None:
+        if self.glimpse.value() < self.glimpse.maximum():
+            self.glimpse.setValue(self.glimpse.value() + 1)
+        if self.glimpse.value() == self.glimpse.maximum():
+            self._stop()
+
+    def _stop(self) -> None:
+        self._player.stop()
+        self.play_button.setText("Play")
+
+    def _choose_gif(self) -> None:
+        path = save_file_name(
+            self, "Save the glimpses as", Path(f"{self._caption}.gif"), "GIF (*.gif)", ".gif"
+        )
+        if path is None:
+            return
+        try:
+            check_output(path, [self.model], PICTURE_OR_GIF)
+            save_gif(self.frames, path, ms_per_frame=FRAME_MS)
+        except UserError as exc:  # the model itself chosen, a full or read-only disk
+            self.problem.emit("Cannot save the GIF", str(exc))
+            return
+        self.status.emit(f"Saved {len(self.frames)} glimpses to {path}")
+
+    # --- controls ------------------------------------------------------------------------------------
+
+    def _update_buttons(self) -> None:
+        self.train_button.setEnabled(not self._busy)
+        ready = not self._busy and self.model is not None
+        for button in (self.resume_button, self.sample_button, self.reconstruct_button, self.evaluate_button):
+            button.setEnabled(ready)
+        scrub = not self._busy and len(self.frames) > 1
+        self.glimpse.setEnabled(scrub)
+        self.play_button.setEnabled(scrub)
+        self.gif_button.setEnabled(bool(self.frames))
+
+
+def _step_seconds() -> "StepSeconds":
+    from core.sequence.draw_training import step_seconds
+
+    return step_seconds
