@@ -36,6 +36,7 @@ def _train_draw(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         latent=args.latent,
         batch_size=args.batch_size,
+        lr=args.lr,
         resume=args.resume,
         device=args.device,
         sample_every=args.sample_every,
@@ -101,6 +102,7 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train.add_argument("--hidden", type=int, default=_DEFAULTS.hidden, help="LSTM units of each network")
     train.add_argument("--latent", type=int, default=_DEFAULTS.latent, help="latent dimensions per glimpse")
     train.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
+    train.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="Adam's learning rate")
     train.add_argument("--resume", type=Path, help="continue from this checkpoint")
     train.add_argument("--sample-every", type=int, default=100)
     train.add_argument(
@@ -120,7 +122,7 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     sample.set_defaults(handler=_sample_draw)
 
     reconstruct = commands.add_parser(
-        "reconstruct-draw", help="DRAW redrawing a picture: a strip, or its glimpses as a GIF"
+        "reconstruct-draw", help="DRAW redrawing a picture: it beside its redrawing, or the glimpses as a GIF"
     )
     reconstruct.add_argument("checkpoint", type=Path)
     reconstruct.add_argument("image", type=Path)

@@ -5,6 +5,7 @@ one the finished picture."""
 
 import copy
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,15 +66,22 @@ def _pictures(model: Draw, canvases: list[Tensor]) -> list[Image.Image]:
     return [to_pil(model.mean_image(canvas)) for canvas in canvases]
 
 
-def sample_drawings(model: "str | Path | LoadedDraw", n: int, seed: int = 0) -> list[list[Image.Image]]:
+def sample_drawings(
+    model: "str | Path | LoadedDraw", n: int, seed: int = 0, check: Callable[[], None] = lambda: None
+) -> list[list[Image.Image]]:
     """`n` new drawings, each its T canvases (the last the finished picture). Drawing i depends on seed and
-    i alone: each is drawn in its own pass from its own rows of noise (core.latents)."""
+    i alone: each is drawn in its own pass from its own rows of noise (core.latents). `check` runs before
+    each drawing (a job's cancel check)."""
     if n < 1:
         raise UserError(f"Ask for at least 1 sample, not {n}.")
     loaded = _loaded(model)
     z = glimpse_noise(loaded.config, n, seed)  # (T, n, latent)
+    drawings = []
     with torch.inference_mode():
-        return [_pictures(loaded.model, loaded.model.generate(z[:, i : i + 1])) for i in range(n)]
+        for i in range(n):
+            check()
+            drawings.append(_pictures(loaded.model, loaded.model.generate(z[:, i : i + 1])))
+    return drawings
 
 
 def reconstruct_drawing(model: "str | Path | LoadedDraw", image: Image.Image) -> list[Image.Image]:
@@ -90,9 +98,10 @@ def evaluate_draw(
     batch_size: int = 500,
     seed: int = 0,
     device: torch.device | None = None,
+    check: Callable[[], None] = lambda: None,
 ) -> dict[str, float]:
     """The negative ELBO of a data set (one-sample estimate with noise fixed by `seed`), in nats per picture
-    and bits per dimension, with its reconstruction and KL terms."""
+    and bits per dimension, with its reconstruction and KL terms; `check` runs before each batch."""
     loaded = _loaded(model)
     data = data.resized(loaded.config.size)
     if data.channels != loaded.config.channels:
@@ -106,6 +115,7 @@ def evaluate_draw(
     sums = [0.0, 0.0, 0.0]
     with torch.inference_mode():
         for part in torch.split(data.images, batch_size):
+            check()
             terms = draw_elbo(network, part.to(device).float().div(255), generator)
             for i, term in enumerate((terms.nelbo, terms.reconstruction, terms.kl)):
                 sums[i] += float(term) * len(part)

@@ -39,7 +39,7 @@ class DrawSampleJob:
 
     def run(self, ctx: JobContext) -> ImageResult:
         ctx.progress(0, 1, stage="Drawing")
-        self.drawings = sample_drawings(self.path, self.n, self.seed)
+        self.drawings = sample_drawings(self.path, self.n, self.seed, ctx.check)
         columns = math.ceil(math.sqrt(self.n))
         self.frames = [
             grid([drawing[t] for drawing in self.drawings], columns) for t in range(len(self.drawings[0]))
@@ -85,6 +85,6 @@ class DrawEvaluateJob:
             self.data_spec, config.size, grey=config.channels == 1, report=ctx.message, split=self.split
         )
         ctx.progress(1, 2, stage=f"Evaluating on {len(data)} images")
-        result = evaluate_draw(self.path, data, device=pick_device(self.device))
+        result = evaluate_draw(self.path, data, device=pick_device(self.device), check=ctx.check)
         ctx.progress(2, 2, stage=f"Evaluating on {len(data)} images")
         return result

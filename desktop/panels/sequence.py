@@ -208,7 +208,7 @@ class SequencePanel(ModelPanel):
             self.set_model(None)
 
     def picture_opened(self) -> None:
-        self._stop()  # a picture just opened is not to be painted over by the next frame
+        self._set_frames([], "")  # the glimpses were of the drawing that picture replaced
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None

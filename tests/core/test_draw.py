@@ -135,6 +135,31 @@ def test_a_sharp_read_over_the_whole_picture_returns_it_and_a_write_puts_it_back
     assert torch.isfinite(away.fx).all()  # a grid off the picture reads zeros, not NaN
 
 
+def test_read_and_write_keep_columns_as_x_and_rows_as_y() -> None:
+    # A 6 px high, 8 px wide picture, an 8 x 8 grid of one-pixel filters at stride 1 (delta~ = 1, eq. 24:
+    # (8 - 1) / (8 - 1)), its centre moved to (5.5, 5.5) in 1-based pixels: by g~x = 2 / 9 one column right
+    # of the middle 4.5, by g~y = 4 / 7 two rows below the middle 3.5 (eqs. 22, 23). Filter j, i then sits on
+    # row j + 1, column i + 1 (0-based), zeros past the edges; the write puts the patch back there. A swapped
+    # F_x / F_y or a wrong transpose would shift by rows where it should by columns.
+    x = torch.arange(48.0).view(1, 1, 6, 8)
+    bank = attention.filterbank(torch.tensor([[2 / 9, 4 / 7, -20.0, 0.0, 0.0]]), 8, 6, 8)
+    patch = attention.glimpse(x, bank)  # (1, 1, 8, 8): rows j, columns i
+    for j, i in itertools.product(range(8), range(8)):
+        inside = j + 1 < 6 and i + 1 < 8
+        want = x[0, 0, j + 1, i + 1].item() if inside else 0.0
+        assert patch[0, 0, j, i].item() == pytest.approx(want, abs=1e-4)
+    kept = x.clone()
+    kept[..., :1, :], kept[..., :, :1] = 0, 0  # the row and the column the read never saw
+    assert torch.allclose(attention.write(patch, bank), kept, atol=1e-4)
+
+
+def test_a_cancelled_sample_keeps_nothing(trained: Path) -> None:
+    token = CancelToken()
+    outcome = run_job(DrawSampleJob(trained, n=8), lambda _event: token.cancel(), token)
+    assert outcome.cancelled
+    assert outcome.result is None
+
+
 def test_training_lowers_the_negative_elbo_and_records_the_run(
     held_out: ImageSet, trained: Path, untrained: Path
 ) -> None:

@@ -152,6 +152,8 @@ def test_train_draw_then_sample_scrub_play_save_and_reconstruct(
     assert gif.read_bytes() == written
 
     window.open_file(list_images(shapes_folder)[0])
+    assert panel.frames == []  # the glimpses were of the drawing the opened picture replaced
+    assert not panel.glimpse.isEnabled()
     click(qtbot, panel.reconstruct_button)
     qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
     assert len(panel.frames) == GLIMPSES
