@@ -38,6 +38,7 @@ FAMILY_OF_KIND = {
     ModelKind.VAE: Family.VAE,
     ModelKind.CLASSIFIER: Family.CLASSIFIER,
     ModelKind.DRAW: Family.SEQUENCE,
+    ModelKind.SEQUENCE: Family.SEQUENCE,
 }
 
 
@@ -50,6 +51,7 @@ class Tool(StrEnum):
     TRAIN_VAE = "train-vae"
     TRAIN_CLASSIFIER = "train-classifier"
     TRAIN_DRAW = "train-draw"
+    CONTINUE_SEQUENCE = "continue-sequence"
 
 
 # Built-in data sets, by the name the CLI and the settings use (core.data.open_data_set reads them).
@@ -62,7 +64,7 @@ BUILT_IN_TOOLS = {
     Family.GAN: [Tool.TRAIN_GAN],
     Family.VAE: [Tool.TRAIN_VAE],
     Family.CLASSIFIER: [Tool.TRAIN_CLASSIFIER],
-    Family.SEQUENCE: [Tool.TRAIN_DRAW],
+    Family.SEQUENCE: [Tool.TRAIN_DRAW, Tool.CONTINUE_SEQUENCE],
 }
 TOOL_LABELS = {
     Tool.STYLIZE: "Stylize",
@@ -71,6 +73,7 @@ TOOL_LABELS = {
     Tool.TRAIN_VAE: "Train a VAE",
     Tool.TRAIN_CLASSIFIER: "Train a classifier",
     Tool.TRAIN_DRAW: "Train DRAW",
+    Tool.CONTINUE_SEQUENCE: "Continue a sequence",
 }
 
 

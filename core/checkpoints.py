@@ -6,6 +6,7 @@ is all a user or the CLI passes around, loading can never execute code (unlike p
 can be read without torch (the model picker lists checkpoints at start-up that way).
 """
 
+import functools
 import json
 import os
 import struct
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 M = TypeVar("M", bound="nn.Module")
+T = TypeVar("T")
 
 FORMAT_VERSION = 2  # 2: one layout for every family (core.training); 1 is read by `_upgraded`
 SUFFIX = ".safetensors"
@@ -40,10 +42,16 @@ class ModelKind(StrEnum):
     VAE = "vae"
     CLASSIFIER = "classifier"
     DRAW = "draw"
+    SEQUENCE = "sequence"  # the ConvLSTM forecaster
 
     @property
     def label(self) -> str:
-        return {"fast-style": "fast style network", "classifier": "classifier"}.get(self.value, self.upper())
+        labels = {
+            "fast-style": "fast style network",
+            "classifier": "classifier",
+            "sequence": "sequence model",
+        }
+        return labels.get(self.value, self.upper())
 
 
 def model_name(path: Path) -> str:
@@ -229,6 +237,27 @@ def load_model(
             f"{Path(path).name} does not hold the weights of a {info.kind.label} ({info.arch})."
         ) from None
     return model.eval().requires_grad_(False), info
+
+
+def cached_by_file(load: "Callable[[Path], T]", maxsize: int = 4) -> "Callable[[str | Path], T]":
+    """`load(path)` that keeps the last `maxsize` models loaded, keyed by the file's resolved path and
+    modification time (a retrained or replaced file is read again); a missing file is a CheckpointError.
+    For the models a panel uses again and again (a slider's decodes, a drawing's frames)."""
+
+    @functools.lru_cache(maxsize=maxsize)
+    def cached(path: Path, _modified_ns: int) -> T:
+        return load(path)
+
+    @functools.wraps(load)
+    def loader(path: str | Path) -> T:
+        path = Path(path)
+        try:
+            modified = path.stat().st_mtime_ns
+        except OSError:
+            raise CheckpointError(f"{path} does not exist.") from None
+        return cached(path.resolve(), modified)
+
+    return loader
 
 
 def optimizer_tensors(

@@ -1,4 +1,5 @@
-"""Sequence studio commands: train-draw, sample-draw, reconstruct-draw, evaluate-draw."""
+"""Sequence studio commands: train-draw, sample-draw, reconstruct-draw, evaluate-draw (DRAW); train-sequence,
+continue-sequence, evaluate-sequence (the ConvLSTM forecaster)."""
 
 import argparse
 from pathlib import Path
@@ -13,12 +14,25 @@ from core.cli.common import (
     save_frames,
     save_samples,
 )
-from core.images import PICTURE, PICTURE_OR_GIF, load_image, own_size, save_gif
+from core.errors import UserError
+from core.images import PICTURE, PICTURE_OR_GIF, load_image, own_size, save_gif, save_image
 from core.jobs import run_job
-from core.safety import check_output
-from core.sequence.settings import DRAW_SIZES, DrawConfig
+from core.safety import check_output, check_output_folder
+from core.sequence.settings import (
+    DRAW_SIZES,
+    FORECAST_SIZES,
+    MOVING_FASHION_MNIST,
+    DrawConfig,
+    ForecastConfig,
+)
 
 _DEFAULTS = DrawConfig()
+_FORECAST = ForecastConfig()
+
+
+def frame_name(index: int) -> str:
+    """The file of predicted frame `index` (from 0) in continue-sequence's output folder."""
+    return f"frame-{index:03d}.png"
 
 
 def _train_draw(args: argparse.Namespace) -> int:
@@ -83,6 +97,79 @@ def _evaluate_draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_sequence(args: argparse.Namespace) -> int:
+    from core.sequence.forecast_training import ForecastTrainingJob
+    from core.sequence.sequences import open_sequences, sequence_shape
+
+    size, frames = sequence_shape(args.resume, args.size, args.input_frames + args.output_frames)
+    job = ForecastTrainingJob(
+        lambda ctx: open_sequences(args.data, size, frames, report=ctx.message),
+        args.out,
+        steps=args.steps,
+        input_frames=args.input_frames,
+        output_frames=args.output_frames,
+        width=args.width,
+        layers=args.layers,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        resume=args.resume,
+        device=args.device,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        data_name=Path(str(args.data)).name,
+    )
+    return report_result(run_with_progress(job, args.quiet), args.quiet)
+
+
+def _continue_sequence(args: argparse.Namespace) -> int:
+    from core.sequence.jobs import ContinueSequenceJob
+    from core.video import read_all_frames
+
+    output: Path = args.output
+    as_gif = output.suffix.lower() == ".gif"
+    inputs = [args.checkpoint, args.frames]
+    if as_gif:
+        check_output(output, inputs, PICTURE_OR_GIF)
+    else:  # a folder of frames: never over its own frames, nor over an earlier run's
+        targets = [output / frame_name(i) for i in range(args.frames_out)]
+        check_output_folder(output, targets, inputs)
+        taken = next((target for target in targets if target.exists()), None)
+        if taken is not None:
+            raise UserError(f"{output} already holds {taken.name}: choose a new or empty folder.")
+    job = ContinueSequenceJob(args.checkpoint, read_all_frames(args.frames), args.frames_out)
+    outcome = run_job(job)
+    if outcome.result is None:
+        return 130
+    if as_gif:  # the frames read, then the predicted ones: the sequence as it goes on
+        save_gif(job.frames, output)
+    else:
+        for index, frame in enumerate(job.predicted):
+            save_image(frame, output / frame_name(index), {**outcome.result.settings, "index": index})
+    if not args.quiet:
+        print(output)
+    return 0
+
+
+def _evaluate_sequence(args: argparse.Namespace) -> int:
+    from core.sequence.jobs import ForecastEvaluateJob
+
+    result = run_job(ForecastEvaluateJob(args.checkpoint, args.data, args.device)).result
+    if result is None:
+        return 130
+    print(f"{args.data}: per predicted frame, the model beside copying the last frame read")
+    print("frame      MSE   copy-last MSE    SSIM   copy-last SSIM")
+    rows = zip(result["mse"], result["copy_last_mse"], result["ssim"], result["copy_last_ssim"], strict=True)
+    for index, (mse, copy_mse, ssim, copy_ssim) in enumerate(rows, 1):
+        print(f"{index:5d}  {mse:7.4f}  {copy_mse:14.4f}  {ssim:6.3f}  {copy_ssim:15.3f}")
+    mean = {key: sum(values) / len(values) for key, values in result.items()}
+    print(
+        f" mean  {mean['mse']:7.4f}  {mean['copy_last_mse']:14.4f}  {mean['ssim']:6.3f}  "
+        f"{mean['copy_last_ssim']:15.3f}"
+    )
+    print(f"MSE relative to copying the last frame: {mean['mse'] / mean['copy_last_mse']:.3f}")
+    return 0
+
+
 def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     train = commands.add_parser(
         "train-draw", help="train DRAW, a recurrent VAE that draws a picture glimpse by glimpse"
@@ -135,3 +222,65 @@ def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     evaluate.add_argument("--split", choices=("train", "test"), default="test", help="of a built-in set")
     evaluate.add_argument("--device", help=DEVICE_HELP)
     evaluate.set_defaults(handler=_evaluate_draw)
+
+    train_sequence = commands.add_parser(
+        "train-sequence", help="train a ConvLSTM that continues image sequences (Shi et al. 2015)"
+    )
+    train_sequence.add_argument(
+        "data",
+        help=f"a folder of sequences (subfolders of frames, GIFs, videos), one GIF or video, or "
+        f"{MOVING_FASHION_MNIST}",
+    )
+    train_sequence.add_argument(
+        "--size", type=int, choices=FORECAST_SIZES, help="frame size in px (default 64)"
+    )
+    train_sequence.add_argument("--steps", type=int, default=3000)
+    train_sequence.add_argument("--out", type=Path, required=True, help="folder for sequence.safetensors")
+    train_sequence.add_argument(
+        "--input-frames", type=int, default=_FORECAST.input_frames, help="frames the model reads"
+    )
+    train_sequence.add_argument(
+        "--output-frames", type=int, default=_FORECAST.output_frames, help="frames it learns to predict"
+    )
+    train_sequence.add_argument(
+        "--width", type=int, default=_FORECAST.width, help="hidden channels of each ConvLSTM layer"
+    )
+    train_sequence.add_argument("--layers", type=int, default=_FORECAST.layers, help="ConvLSTM layers")
+    train_sequence.add_argument("--batch-size", type=int, default=_FORECAST.batch_size)
+    train_sequence.add_argument("--lr", type=float, default=_FORECAST.lr, help="Adam's learning rate")
+    train_sequence.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    train_sequence.add_argument("--sample-every", type=int, default=100)
+    train_sequence.add_argument(
+        "--checkpoint-every", type=int, default=500, help=CHECKPOINT_EVERY_HELP.format(unit="steps")
+    )
+    train_sequence.add_argument("--device", help=DEVICE_HELP)
+    train_sequence.set_defaults(handler=_train_sequence)
+
+    continue_sequence = commands.add_parser(
+        "continue-sequence", help="predict the frames that follow a sequence with a trained ConvLSTM"
+    )
+    continue_sequence.add_argument("checkpoint", type=Path)
+    continue_sequence.add_argument(
+        "frames", type=Path, help="the sequence: a folder of frames (name order), a GIF or a video"
+    )
+    continue_sequence.add_argument(
+        "--frames", dest="frames_out", type=int, default=10, help="how many frames to predict"
+    )
+    continue_sequence.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="a .gif (the frames read, then the predicted ones) or a folder for one PNG per predicted frame",
+    )
+    continue_sequence.set_defaults(handler=_continue_sequence)
+
+    evaluate_sequence = commands.add_parser(
+        "evaluate-sequence", help="per-frame MSE and SSIM of the predictions beside copying the last frame"
+    )
+    evaluate_sequence.add_argument("checkpoint", type=Path)
+    evaluate_sequence.add_argument(
+        "data", help=f"{MOVING_FASHION_MNIST} (its fixed held-out sequences) or a folder of sequences"
+    )
+    evaluate_sequence.add_argument("--device", help=DEVICE_HELP)
+    evaluate_sequence.set_defaults(handler=_evaluate_sequence)

@@ -1,10 +1,15 @@
-"""The Sequence studio: models that make a picture over steps. DRAW now (Gregor et al. 2015: a recurrent
-VAE that draws with attention, glimpse by glimpse); a ConvLSTM forecaster of the next frames joins it.
+"""The Sequence studio: models that make pictures over steps. DRAW (Gregor et al. 2015: a recurrent VAE
+that draws with attention, glimpse by glimpse) and a ConvLSTM encoder-forecaster (Shi et al. 2015) that
+continues a sequence of frames.
 
-- `settings`: torch-free sizes, `DrawConfig` and the presets, for the window and the CLI;
-- `attention`: the paper's Gaussian filterbanks, read and write;
+- `settings`: torch-free sizes, `DrawConfig`, `ForecastConfig` and the presets, for the window and the CLI;
+- `attention`: DRAW's Gaussian filterbanks, read and write;
 - `draw`: the `Draw` network and its negative ELBO (`draw_elbo`);
-- `draw_training`: the training job and its checkpoints (cancel, bit-identical resume);
+- `draw_training`: its training job and checkpoints (cancel, bit-identical resume);
 - `draw_inference`: a trained DRAW: load, sample and reconstruct as canvas sequences, evaluate;
-- `jobs`: sample, reconstruct and evaluate as jobs for the window and the CLI.
+- `sequences`: the forecaster's data: Moving Fashion-MNIST made on the fly, clips of folders, GIFs, videos;
+- `forecast`: the ConvLSTM cell and the `Forecaster`;
+- `forecast_training`: its training job and checkpoints;
+- `forecast_inference`: a trained forecaster: load, continue a sequence, evaluate (MSE, SSIM, copy-last);
+- `jobs`: the models' uses as jobs for the window and the CLI.
 """

@@ -4,7 +4,6 @@ the negative ELBO of a data set (`evaluate_draw`). Every drawing is its T canvas
 one the finished picture."""
 
 import copy
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -14,9 +13,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from core.checkpoints import CheckpointInfo, ModelKind, load_model
+from core.checkpoints import CheckpointInfo, ModelKind, cached_by_file, load_model
 from core.data import ImageSet, centre_square
-from core.errors import CheckpointError, UserError
+from core.errors import UserError
 from core.images import to_pil
 from core.sequence.draw import Draw, draw_elbo
 from core.sequence.draw_training import glimpse_noise
@@ -30,19 +29,9 @@ class LoadedDraw(NamedTuple):
     info: CheckpointInfo
 
 
-def load_draw(path: str | Path) -> LoadedDraw:
-    """The trained DRAW of a checkpoint, its config and info; the last few stay loaded (keyed by the file's
-    modification time, so a retrained file is read again)."""
-    path = Path(path)
-    try:
-        modified = path.stat().st_mtime_ns
-    except OSError:
-        raise CheckpointError(f"{path} does not exist.") from None
-    return _load_draw(path.resolve(), modified)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_draw(path: Path, modified_ns: int) -> LoadedDraw:
+@cached_by_file
+def load_draw(path: Path) -> LoadedDraw:
+    """The trained DRAW of a checkpoint, its config and info (the last few stay loaded)."""
     model, info = load_model(
         path, ModelKind.DRAW, DRAW_ARCH, lambda info: Draw(DrawConfig.from_dict(info.config)), "model."
     )

@@ -1,8 +1,11 @@
-"""Sample, reconstruct and evaluate with a trained DRAW (core.sequence.draw_inference) as jobs for the
-window and the CLI. The picture jobs keep their drawing as `frames`, one picture per glimpse: what the
-window's canvas plays and its slider scrubs through, and what `core.images.save_gif` animates."""
+"""The Sequence studio's jobs for the window and the CLI: sample, reconstruct and evaluate with a trained
+DRAW (core.sequence.draw_inference); continue a sequence and evaluate with a ConvLSTM forecaster
+(core.sequence.forecast_inference). The picture jobs keep their frames as `frames` (a drawing's glimpses,
+or a sequence and its continuation): what the window's canvas plays and its slider scrubs through, and
+what `core.images.save_gif` animates."""
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from core.data import open_data_set
 from core.devices import pick_device
 from core.images import grid, to_pil
 from core.jobs import ImageResult, JobContext
+from core.sequence import forecast_inference
 from core.sequence.draw_inference import (
     as_seen,
     evaluate_draw,
@@ -20,6 +24,9 @@ from core.sequence.draw_inference import (
     reconstruct_drawing,
     sample_drawings,
 )
+from core.sequence.forecast_inference import continue_frames, evaluate_forecaster, load_forecaster
+from core.sequence.sequences import moving_fashion_mnist, read_clips
+from core.sequence.settings import MOVING_FASHION_MNIST
 
 
 def _settings(operation: str, path: Path, **extra: Any) -> dict[str, Any]:
@@ -87,4 +94,59 @@ class DrawEvaluateJob:
         ctx.progress(1, 2, stage=f"Evaluating on {len(data)} images")
         result = evaluate_draw(self.path, data, device=pick_device(self.device), check=ctx.check)
         ctx.progress(2, 2, stage=f"Evaluating on {len(data)} images")
+        return result
+
+
+class ContinueSequenceJob:
+    """The frames a ConvLSTM predicts after a sequence's last frames (`continue_frames`). The result is a
+    strip: the frames read on the first row, the predicted ones below; after `run`, `frames` holds the
+    animation (the frames read, then the predicted ones) and `predicted` the new frames alone."""
+
+    title = "Continue a sequence"
+
+    def __init__(
+        self,
+        path: Path,
+        frames: Sequence[Image.Image] | Callable[[], Sequence[Image.Image]],
+        count: int = 10,
+    ) -> None:
+        self.path, self.given, self.count = Path(path), frames, count  # `given`: read on the job's thread
+        self.frames: list[Image.Image] = []
+        self.predicted: list[Image.Image] = []
+
+    def run(self, ctx: JobContext) -> ImageResult:
+        ctx.progress(0, 1, stage="Predicting")
+        loaded = load_forecaster(self.path)
+        given = self.given() if callable(self.given) else self.given
+        seen = forecast_inference.as_seen(loaded, given)
+        self.predicted = continue_frames(loaded, given, self.count)
+        self.frames = seen + self.predicted
+        columns = max(len(seen), len(self.predicted))
+        blank = Image.new("RGB", seen[0].size, "white")
+        strip = grid(seen + [blank] * (columns - len(seen)) + self.predicted, columns)
+        ctx.progress(1, 1, stage="Predicting")
+        return ImageResult(strip, _settings("continue-sequence", self.path, frames=self.count))
+
+
+class ForecastEvaluateJob:
+    """Per-frame MSE and SSIM of a forecaster's predictions beside copying the last frame
+    (`evaluate_forecaster`): on Moving Fashion-MNIST's fixed held-out sequences, or on a folder's
+    sequences (the first window of each)."""
+
+    title = "Evaluate a sequence model"
+
+    def __init__(self, path: Path, data_spec: str | Path, device: str | None = None) -> None:
+        self.path, self.data_spec, self.device = Path(path), data_spec, device
+
+    def run(self, ctx: JobContext) -> dict[str, list[float]]:
+        ctx.progress(0, 2, stage="Reading the sequences")
+        config = load_forecaster(self.path).config
+        if str(self.data_spec) == MOVING_FASHION_MNIST:
+            sequences = moving_fashion_mnist("test").held_out(config.frames)
+        else:
+            clips = read_clips(Path(self.data_spec), config.size, config.frames, report=ctx.message)
+            sequences = clips.held_out(config.frames, len(clips))
+        ctx.progress(1, 2, stage=f"Evaluating on {len(sequences)} sequences")
+        result = evaluate_forecaster(self.path, sequences, device=pick_device(self.device), check=ctx.check)
+        ctx.progress(2, 2, stage=f"Evaluating on {len(sequences)} sequences")
         return result

@@ -1,5 +1,6 @@
-"""What a DRAW model is and is asked for, torch-free (stdlib and torch-free core modules only), so the
-window's Sequence panel and the CLI can use its sizes, presets and config before torch is loaded."""
+"""What the Sequence studio's models are and are asked for, torch-free (stdlib and torch-free core modules
+only), so the window's panels and the CLI can use their sizes, presets and configs before torch is loaded:
+DRAW (`DrawConfig`) and the ConvLSTM forecaster (`ForecastConfig`)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -79,5 +80,78 @@ class DrawConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DrawConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+FORECAST_ARCH = "convlstm-v1"
+FORECAST_CHECKPOINT = "sequence.safetensors"
+FORECAST_GRID = 16  # every frame is a 16 x 16 grid of patches (Shi et al.: 64 px frames as 4 x 4 px patches)
+FORECAST_SIZES = (32, 64, 128)  # patches of 2, 4 and 8 px
+MOVING_FASHION_MNIST = "moving-fashion-mnist"  # the built-in sequences (core.sequence.sequences)
+MOVING_SIZE = 64  # px: their frames
+FORECAST_PREVIEW_SEQUENCES = 3  # preview rows: each sequence's true next frames over the predicted ones
+
+# StepShape(size, batch, width: the hidden channels of each layer), 10 frames in and 10 out.
+# Measured on a 2-core EPYC CPU (fp32): TODO
+FORECAST_PRESETS: Mapping[DeviceClass, tuple[Preset, ...]] = {
+    "cpu": (
+        Preset(QUICK_LOOK, 500, StepShape(64, 16, 32)),
+        Preset(GOOD, 3000, StepShape(64, 16, 64)),
+        Preset(BEST, 10000, StepShape(64, 16, 64)),
+    ),
+    "gpu": (
+        Preset(QUICK_LOOK, 2000, StepShape(64, 32, 64)),
+        Preset(GOOD, 10000, StepShape(64, 32, 128)),
+        Preset(BEST, 40000, StepShape(64, 32, 128)),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    size: int = 64
+    channels: int = 1
+    input_frames: int = 10  # frames the encoder reads
+    output_frames: int = 10  # frames a training step predicts (a trained model continues for any count)
+    width: int = 64  # hidden channels of each ConvLSTM layer
+    layers: int = 2  # in the encoder, and as many in the forecaster
+    kernel: int = 3  # of the input-to-state and state-to-state convolutions
+    lr: float = 1e-3
+    batch_size: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size not in FORECAST_SIZES:
+            raise UserError(
+                f"The sequence frame size must be one of {', '.join(map(str, FORECAST_SIZES))} px, "
+                f"not {self.size}."
+            )
+        if self.channels not in (1, 3):
+            raise UserError(f"Frames must have 1 (grey) or 3 (colour) channels, not {self.channels}.")
+        if min(self.input_frames, self.output_frames, self.width, self.layers, self.batch_size) < 1:
+            raise UserError("The input and output frames, width, layers and batch size must be at least 1.")
+        if self.kernel < 1 or self.kernel % 2 == 0 or self.lr <= 0:
+            raise UserError(
+                f"The kernel must be odd (1, 3, 5, ...), not {self.kernel}, and the learning rate above 0."
+            )
+
+    @property
+    def patch(self) -> int:
+        """Side of the square of pixels one grid cell holds."""
+        return self.size // FORECAST_GRID
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """Hidden channels per layer."""
+        return (self.width,) * self.layers
+
+    @property
+    def frames(self) -> int:
+        """Frames a training window spans: those read, then those predicted."""
+        return self.input_frames + self.output_frames
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ForecastConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})

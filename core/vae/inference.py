@@ -10,7 +10,6 @@ mixture as in Ghosh et al. 2020), where the decoder has learned to draw; prior "
 N(0, I), as does a checkpoint trained before the density existed (or stopped before its fit).
 """
 
-import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -20,9 +19,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from core.checkpoints import CheckpointInfo, ModelKind, load_model
+from core.checkpoints import CheckpointInfo, ModelKind, cached_by_file, load_model
 from core.data import ImageSet, centre_square
-from core.errors import CheckpointError, UserError
+from core.errors import UserError
 from core.images import to_pil
 from core.latents import latents
 from core.vae.density import PREFIX as DENSITY
@@ -44,19 +43,10 @@ class LoadedVae(NamedTuple):
         return sorted(range(len(kl)), key=lambda j: -kl[j])
 
 
-def load_vae(path: str | Path) -> LoadedVae:
-    """The trained VAE of a checkpoint, its config and info. The last few are kept loaded (keyed by the
-    file's modification time, so a retrained file is read again): a latent slider decodes many times."""
-    path = Path(path)
-    try:
-        modified = path.stat().st_mtime_ns
-    except OSError:
-        raise CheckpointError(f"{path} does not exist.") from None
-    return _load_vae(path.resolve(), modified)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_vae(path: Path, modified_ns: int) -> LoadedVae:
+@cached_by_file
+def load_vae(path: Path) -> LoadedVae:
+    """The trained VAE of a checkpoint, its config and info (the last few stay loaded: a latent slider
+    decodes many times)."""
     model, info = load_model(
         path, ModelKind.VAE, ARCH, lambda info: Vae(VaeConfig.from_dict(info.config)), "model."
     )

@@ -12,8 +12,9 @@ from PySide6.QtCore import QSettings
 from desktop.panels.base import ModelPanel
 from desktop.panels.classifier import ClassifierPanel
 from desktop.panels.colour import ColourPanel
+from desktop.panels.draw import DrawPanel
+from desktop.panels.forecast import ForecastPanel
 from desktop.panels.gan import GanPanel
-from desktop.panels.sequence import SequencePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.vae import VaePanel
 
@@ -23,7 +24,8 @@ PANELS: tuple[Callable[[QSettings], ModelPanel], ...] = (
     GanPanel,
     VaePanel,
     ClassifierPanel,
-    SequencePanel,
+    DrawPanel,
+    ForecastPanel,
 )
 
 __all__ = ["PANELS", "ModelPanel"]

@@ -237,7 +237,7 @@ def test_the_truncation_slider_shows_its_value(window: MainWindow) -> None:
 
 def test_fashion_mnist_is_counted_as_training_reads_it(window: MainWindow, qtbot: QtBot) -> None:
     panel = show_panel(window, GanPanel)
-    click(qtbot, panel.data.fashion_button)
+    click(qtbot, panel.data.built_in_button)
     assert panel.data.spec == FASHION_MNIST
     assert panel.data.label.text() == "Data: Fashion-MNIST (60,000 clothing images)"
     assert FASHION_MNIST_TRAIN_IMAGES == 60_000

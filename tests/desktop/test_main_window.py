@@ -21,8 +21,9 @@ from core.jobs import ImageResult, JobContext
 from desktop.main_window import MainWindow
 from desktop.panels.classifier import ClassifierPanel
 from desktop.panels.colour import ColourPanel
+from desktop.panels.draw import DrawPanel
+from desktop.panels.forecast import ForecastPanel
 from desktop.panels.gan import GanPanel
-from desktop.panels.sequence import SequencePanel
 from desktop.panels.style import WEIGHTS_KEY, StylePanel
 from desktop.panels.vae import VaePanel
 from tests.conftest import gradient_image
@@ -370,7 +371,8 @@ def test_picking_a_tool_shows_its_panel(window: MainWindow) -> None:
         Tool.TRAIN_GAN: GanPanel,
         Tool.TRAIN_VAE: VaePanel,
         Tool.TRAIN_CLASSIFIER: ClassifierPanel,
-        Tool.TRAIN_DRAW: SequencePanel,
+        Tool.TRAIN_DRAW: DrawPanel,
+        Tool.CONTINUE_SEQUENCE: ForecastPanel,
     }
     assert set(expected) == set(Tool)
     for tool, kind in expected.items():

@@ -16,7 +16,7 @@ from core.sequence.jobs import DrawEvaluateJob
 from core.sequence.settings import DRAW_PRESETS
 from desktop.main_window import MainWindow
 from desktop.panels.base import NO_PICTURE
-from desktop.panels.sequence import SequencePanel
+from desktop.panels.draw import DrawPanel
 from desktop.training_presets import CUSTOM
 from tests.desktop.conftest import click, drop_files, show_panel
 
@@ -33,8 +33,8 @@ def shown(image: QImage) -> bytes:
     return bytes(image.convertToFormat(QImage.Format.Format_RGB32).constBits())
 
 
-def train(window: MainWindow, qtbot: QtBot, folder: Path, steps: int) -> SequencePanel:
-    panel = show_panel(window, SequencePanel)
+def train(window: MainWindow, qtbot: QtBot, folder: Path, steps: int) -> DrawPanel:
+    panel = show_panel(window, DrawPanel)
     drop_files(panel.data, folder)
     assert panel.data.spec == str(folder)
     panel.image_size.setCurrentIndex(panel.image_size.findData(28))
@@ -67,16 +67,16 @@ def save_to(monkeypatch: pytest.MonkeyPatch, name: Path) -> None:
 
 
 def test_the_panel_is_the_draw_tools_and_models(window: MainWindow) -> None:
-    panel = show_panel(window, SequencePanel)
+    panel = show_panel(window, DrawPanel)
     assert window.tool_panels[Tool.TRAIN_DRAW] is panel
     assert window.model_panels[ModelKind.DRAW] is panel
     assert panel.attention.isChecked()
     assert panel.glimpses.value() == 16
     assert not panel.sample_button.isEnabled()  # no model yet
-    assert not panel.glimpse.isEnabled()
-    assert not panel.play_button.isEnabled()
-    assert not panel.gif_button.isEnabled()
-    assert panel.glimpse.accessibleName() == "Glimpse"
+    assert not panel.player.slider.isEnabled()
+    assert not panel.player.play_button.isEnabled()
+    assert not panel.player.gif_button.isEnabled()
+    assert panel.player.slider.accessibleName() == "Glimpse"
 
 
 def test_train_draw_then_sample_scrub_play_save_and_reconstruct(
@@ -104,63 +104,63 @@ def test_train_draw_then_sample_scrub_play_save_and_reconstruct(
     qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
     assert window.picture is not None
     finished = on_canvas(window)
-    assert len(panel.frames) == GLIMPSES
-    assert (panel.glimpse.minimum(), panel.glimpse.maximum(), panel.glimpse.value()) == (
+    assert len(panel.player.frames) == GLIMPSES
+    assert (panel.player.slider.minimum(), panel.player.slider.maximum(), panel.player.slider.value()) == (
         1,
         GLIMPSES,
         GLIMPSES,
     )
-    assert panel.glimpse_label.text() == f"Glimpse {GLIMPSES} of {GLIMPSES}"
-    assert panel.glimpse.isEnabled()
-    assert panel.play_button.isEnabled()
-    panel.glimpse.setValue(1)  # back to the first glimpse: the canvas shows it, not the result
-    assert on_canvas(window) == shown(panel._shown[0]) != finished
-    assert panel.glimpse_label.text() == f"Glimpse 1 of {GLIMPSES}"
+    assert panel.player.label.text() == f"Glimpse {GLIMPSES} of {GLIMPSES}"
+    assert panel.player.slider.isEnabled()
+    assert panel.player.play_button.isEnabled()
+    panel.player.slider.setValue(1)  # back to the first glimpse: the canvas shows it, not the result
+    assert on_canvas(window) == shown(panel.player.shown[0]) != finished
+    assert panel.player.label.text() == f"Glimpse 1 of {GLIMPSES}"
     assert window.undo_stack.count() == 1  # scrubbing is no edit
-    panel.glimpse.setValue(GLIMPSES)
+    panel.player.slider.setValue(GLIMPSES)
     assert on_canvas(window) == finished  # the last glimpse is the finished picture
 
     visited: list[int] = []
-    panel.glimpse.valueChanged.connect(visited.append)
-    click(qtbot, panel.play_button)  # at the end: it plays from the first glimpse
-    assert panel.play_button.text() == "Stop"
-    qtbot.waitUntil(lambda: panel.play_button.text() == "Play", timeout=10_000)  # stops at the end
+    panel.player.slider.valueChanged.connect(visited.append)
+    click(qtbot, panel.player.play_button)  # at the end: it plays from the first glimpse
+    assert panel.player.play_button.text() == "Stop"
+    qtbot.waitUntil(lambda: panel.player.play_button.text() == "Play", timeout=10_000)  # stops at the end
     assert visited == list(range(1, GLIMPSES + 1))
     assert on_canvas(window) == finished
-    panel.glimpse.setValue(1)
-    click(qtbot, panel.play_button)
-    click(qtbot, panel.play_button)  # a second press stops
-    assert panel.play_button.text() == "Play"
-    stopped = panel.glimpse.value()
+    panel.player.slider.setValue(1)
+    click(qtbot, panel.player.play_button)
+    click(qtbot, panel.player.play_button)  # a second press stops
+    assert panel.player.play_button.text() == "Play"
+    stopped = panel.player.slider.value()
     qtbot.wait(400)
-    assert panel.glimpse.value() == stopped < GLIMPSES
+    assert panel.player.slider.value() == stopped < GLIMPSES
 
     gif = tmp_path / "drawing.gif"
     save_to(monkeypatch, gif)
-    click(qtbot, panel.gif_button)
+    click(qtbot, panel.player.gif_button)
     with Image.open(gif) as animation:
         assert animation.n_frames == GLIMPSES  # type: ignore[attr-defined]
     written = gif.read_bytes()
     save_to(monkeypatch, tmp_path / "drawing")  # the dialog never saw "drawing.gif": asked here
     asked = answer(monkeypatch, QMessageBox.StandardButton.No)
     gif.write_bytes(b"an older animation")
-    click(qtbot, panel.gif_button)
+    click(qtbot, panel.player.gif_button)
     assert asked == ["Replace the file?"]
     assert gif.read_bytes() == b"an older animation"
     answer(monkeypatch, QMessageBox.StandardButton.Yes)
-    click(qtbot, panel.gif_button)
+    click(qtbot, panel.player.gif_button)
     assert gif.read_bytes() == written
 
     window.open_file(list_images(shapes_folder)[0])
-    assert panel.frames == []  # the glimpses were of the drawing the opened picture replaced
-    assert not panel.glimpse.isEnabled()
+    assert panel.player.frames == []  # the glimpses were of the drawing the opened picture replaced
+    assert not panel.player.slider.isEnabled()
     click(qtbot, panel.reconstruct_button)
     qtbot.waitUntil(lambda: window.worker is None, timeout=60_000)
-    assert len(panel.frames) == GLIMPSES
-    assert panel.glimpse.value() == GLIMPSES
+    assert len(panel.player.frames) == GLIMPSES
+    assert panel.player.slider.value() == GLIMPSES
     assert window.picture.image.width() > window.picture.image.height()  # the picture beside its redrawing
-    panel.glimpse.setValue(2)
-    assert on_canvas(window) == shown(panel._shown[1])
+    panel.player.slider.setValue(2)
+    assert on_canvas(window) == shown(panel.player.shown[1])
 
 
 def test_cancel_then_resume_a_draw(window: MainWindow, qtbot: QtBot, shapes_folder: Path) -> None:
@@ -182,7 +182,7 @@ def test_cancel_then_resume_a_draw(window: MainWindow, qtbot: QtBot, shapes_fold
 def test_evaluate_shows_the_test_negative_elbo(
     window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    panel = show_panel(window, SequencePanel)
+    panel = show_panel(window, DrawPanel)
     panel.model = tmp_path / "draw.safetensors"  # as the model picker sets it; the job is not run here
     panel.set_busy(False)
     asked: list[Any] = []
@@ -198,7 +198,7 @@ def test_evaluate_shows_the_test_negative_elbo(
 
 
 def test_training_without_data_explains(window: MainWindow) -> None:
-    panel = show_panel(window, SequencePanel)
+    panel = show_panel(window, DrawPanel)
     panel.data.set_spec("")
     panel.train_button.click()
     assert window.worker is None
@@ -207,7 +207,7 @@ def test_training_without_data_explains(window: MainWindow) -> None:
 
 
 def test_the_presets_start_at_quick_look_and_fashion_mnist_trains_at_28_px(window: MainWindow) -> None:
-    panel = show_panel(window, SequencePanel)
+    panel = show_panel(window, DrawPanel)
     quick = DRAW_PRESETS["cpu"][0]
     panel.data.set_spec(FASHION_MNIST)
     assert panel.presets.combo.currentData() == QUICK_LOOK

@@ -1,22 +1,18 @@
-"""Sequence panel: models that make a picture step by step. DRAW (Gregor et al. 2015) trains on a folder
-(or Fashion-MNIST); its samples and reconstructions come back glimpse by glimpse, to scrub through on the
-canvas, play, and save as a GIF."""
+"""The DRAW panel of the Sequence studio: DRAW (Gregor et al. 2015) trains on a folder (or Fashion-MNIST);
+its samples and reconstructions come back glimpse by glimpse, to scrub through on the canvas, play, and
+save as a GIF (desktop.frame_player)."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -24,23 +20,18 @@ from PySide6.QtWidgets import (
 from core import paths
 from core.catalog import FASHION_MNIST, Tool, TrainedModel
 from core.checkpoints import ModelKind
-from core.errors import UserError
-from core.images import PICTURE_OR_GIF, save_gif
 from core.jobs import ImageResult
-from core.safety import check_output
 from core.sequence.settings import DRAW_PRESETS, DRAW_SIZES
 from desktop.data_well import DataWell
+from desktop.frame_player import FramePlayer
 from desktop.panels.base import NO_PICTURE, ModelPanel, spin_box
-from desktop.qimage import to_qimage
 from desktop.training_presets import OwnSize, PresetPicker, RunControls
-from desktop.widgets import save_file_name
 
 if TYPE_CHECKING:
     from core.sequence.jobs import DrawReconstructJob, DrawSampleJob
     from core.training import StepSeconds
 
 NO_MODEL = "No DRAW model selected: train one, or pick one in the model list."
-FRAME_MS = 125  # 8 glimpses a second: playing and the saved GIF both
 NO_FRAMES = "Sample or reconstruct first: the glimpses of that drawing show here."
 
 
@@ -48,7 +39,7 @@ def glimpse_text(glimpse: int, glimpses: int) -> str:
     return f"Glimpse {glimpse} of {glimpses}"
 
 
-class SequencePanel(ModelPanel):
+class DrawPanel(ModelPanel):
     """Train DRAW (and resume); sample or reconstruct the canvas picture, then scrub through the glimpses
     on the canvas, play them, save them as a GIF; evaluate the test negative ELBO on Fashion-MNIST."""
 
@@ -60,9 +51,6 @@ class SequencePanel(ModelPanel):
         self.model: Path | None = None
         self._busy = False
         self._drawing: DrawSampleJob | DrawReconstructJob | None = None  # asked for: its `frames`, once run
-        self.frames: list[Image.Image] = []  # the latest drawing's glimpses, the last the finished picture
-        self._shown: list[QImage] = []  # the same, as the canvas shows them
-        self._caption = ""  # what the frames are, for the status bar
 
         self.data = DataWell(settings, "draw/data")
         self.image_size = QComboBox()
@@ -118,23 +106,11 @@ class SequencePanel(ModelPanel):
         self.reconstruct_button.setToolTip("Let the model redraw the canvas picture, glimpse by glimpse")
         self.reconstruct_button.clicked.connect(self._reconstruct)
 
-        self.glimpse = QSlider(Qt.Orientation.Horizontal)
-        self.glimpse.setRange(1, 1)
-        self.glimpse.setPageStep(1)
-        self.glimpse.setAccessibleName("Glimpse")
-        self.glimpse.setToolTip("Which glimpse the canvas shows: the last one is the finished picture")
-        self.glimpse.valueChanged.connect(self._show_frame)
-        self.glimpse_label = QLabel(NO_FRAMES)
-        self.glimpse_label.setWordWrap(True)
-        self.play_button = QPushButton("Play")
-        self.play_button.setToolTip("Play the glimpses on the canvas (press again to stop)")
-        self.play_button.clicked.connect(self._toggle_play)
-        self.gif_button = QPushButton("Save as GIF…")
-        self.gif_button.setToolTip("Save the glimpses as an animated GIF")
-        self.gif_button.clicked.connect(self._choose_gif)
-        self._player = QTimer(self)
-        self._player.setInterval(FRAME_MS)
-        self._player.timeout.connect(self._next_frame)
+        # The latest drawing's glimpses, the last the finished picture.
+        self.player = FramePlayer("Glimpse", glimpse_text, NO_FRAMES, lambda: [self.model])
+        self.player.preview.connect(self.preview)
+        self.player.problem.connect(self.problem)
+        self.player.status.connect(self.status)
 
         self.evaluate_button = QPushButton("Evaluate on Fashion-MNIST")
         self.evaluate_button.setToolTip(
@@ -166,12 +142,7 @@ class SequencePanel(ModelPanel):
         use_form.addRow("Seed", self.seed)
         use_form.addRow(self.sample_button)
         use_form.addRow(self.reconstruct_button)
-        use_form.addRow(self.glimpse_label)
-        use_form.addRow("Glimpse", self.glimpse)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.play_button)
-        buttons.addWidget(self.gif_button)
-        use_form.addRow(buttons)
+        use_form.addRow(self.player)
         evaluate_box = QGroupBox("Test negative ELBO")
         evaluate = QVBoxLayout(evaluate_box)
         evaluate.addWidget(self.evaluate_button)
@@ -189,8 +160,7 @@ class SequencePanel(ModelPanel):
         """While a job runs nothing here starts another, and the glimpses stay off the canvas (it shows
         that job's previews and result)."""
         self._busy = busy
-        if busy:
-            self._stop()
+        self.player.set_enabled(not busy)
         self._update_buttons()
         self.presets.set_busy(busy)
 
@@ -198,7 +168,7 @@ class SequencePanel(ModelPanel):
         self.presets.device_ready()
 
     def close_down(self) -> None:
-        self._stop()
+        self.player.stop()
         self.presets.close_down()
 
     def models_changed(self) -> None:
@@ -208,11 +178,11 @@ class SequencePanel(ModelPanel):
             self.set_model(None)
 
     def picture_opened(self) -> None:
-        self._set_frames([], "")  # the glimpses were of the drawing that picture replaced
+        self.player.set_frames([], "")  # the glimpses were of the drawing that picture replaced
 
     def set_model(self, model: TrainedModel | None) -> None:
         self.model = model.path if model is not None else None
-        self._set_frames([], "")
+        self.player.set_frames([], "")
         self.evaluation.setText("Not evaluated yet.")
         if model is None:
             self.model_label.setText(NO_MODEL)
@@ -229,7 +199,7 @@ class SequencePanel(ModelPanel):
         drawing, self._drawing = self._drawing, None
         if isinstance(result, ImageResult) and drawing is not None:
             operation = str(result.settings.get("operation", "drawing"))
-            self._set_frames(drawing.frames, operation)
+            self.player.set_frames(drawing.frames, operation)
         elif isinstance(result, dict) and "nelbo" in result:
             self._show_evaluation(result)
 
@@ -296,68 +266,6 @@ class SequencePanel(ModelPanel):
             text += f"\n(reconstruction {reconstruction:.1f} + KL {kl:.1f} nats)"
         self.evaluation.setText(text)
 
-    # --- the glimpses --------------------------------------------------------------------------------
-
-    def _set_frames(self, frames: list[Image.Image], caption: str) -> None:
-        """A new drawing's glimpses: the slider spans them and starts at the last, the finished picture
-        (the result the window just put on the canvas)."""
-        self._stop()
-        self.frames, self._caption = list(frames), caption
-        # Converted once here, not per move: a drawing is small (16 pictures of 28 px: a 60 kB QImage each).
-        self._shown = [to_qimage(frame) for frame in self.frames]
-        self.glimpse.blockSignals(True)  # the canvas already shows the last frame
-        self.glimpse.setRange(1, max(1, len(frames)))
-        self.glimpse.setValue(self.glimpse.maximum())
-        self.glimpse.blockSignals(False)
-        self._label_glimpse()
-        self._update_buttons()
-
-    def _label_glimpse(self) -> None:
-        if self.frames:
-            self.glimpse_label.setText(glimpse_text(self.glimpse.value(), len(self.frames)))
-        else:
-            self.glimpse_label.setText(NO_FRAMES)
-        self.glimpse.setAccessibleDescription(self.glimpse_label.text())
-
-    def _show_frame(self, glimpse: int) -> None:
-        self._label_glimpse()
-        if self._shown:
-            caption = f"{self._caption}: {glimpse_text(glimpse, len(self._shown))}"
-            self.preview.emit(self._shown[glimpse - 1], caption)
-
-    def _toggle_play(self) -> None:
-        if self._player.isActive():
-            self._stop()
-            return
-        if self.glimpse.value() == self.glimpse.maximum():  # from the first glimpse again
-            self.glimpse.setValue(1)
-        self._player.start()
-        self.play_button.setText("Stop")
-
-    def _next_frame(self) -> None:
-        if self.glimpse.value() < self.glimpse.maximum():
-            self.glimpse.setValue(self.glimpse.value() + 1)
-        if self.glimpse.value() == self.glimpse.maximum():
-            self._stop()
-
-    def _stop(self) -> None:
-        self._player.stop()
-        self.play_button.setText("Play")
-
-    def _choose_gif(self) -> None:
-        path = save_file_name(
-            self, "Save the glimpses as", Path(f"{self._caption}.gif"), "GIF (*.gif)", ".gif"
-        )
-        if path is None:
-            return
-        try:
-            check_output(path, [self.model], PICTURE_OR_GIF)
-            save_gif(self.frames, path, ms_per_frame=FRAME_MS)
-        except UserError as exc:  # the model itself chosen, a full or read-only disk
-            self.problem.emit("Cannot save the GIF", str(exc))
-            return
-        self.status.emit(f"Saved {len(self.frames)} glimpses to {path}")
-
     # --- controls ------------------------------------------------------------------------------------
 
     def _update_buttons(self) -> None:
@@ -365,10 +273,6 @@ class SequencePanel(ModelPanel):
         ready = not self._busy and self.model is not None
         for button in (self.resume_button, self.sample_button, self.reconstruct_button, self.evaluate_button):
             button.setEnabled(ready)
-        scrub = not self._busy and len(self.frames) > 1
-        self.glimpse.setEnabled(scrub)
-        self.play_button.setEnabled(scrub)
-        self.gif_button.setEnabled(bool(self.frames))
 
 
 def _step_seconds() -> "StepSeconds":
