@@ -57,11 +57,6 @@ def read_frames(path: Path, max_frames: int = MAX_FRAMES) -> Iterator[Image.Imag
         )
 
 
-def read_all_frames(path: Path) -> list[Image.Image]:
-    """Every frame `read_frames` reads of `path`, in a list."""
-    return list(read_frames(path))
-
-
 def _gif_frames(path: Path, max_frames: int) -> Iterator[Image.Image]:
     try:
         with Image.open(path) as gif:

@@ -39,9 +39,11 @@ class DataWell(QWidget):
         hint: str = "Drop a folder of your images here",
         built_in: BuiltInData = FASHION,
         files: tuple[str, Callable[[Path], bool]] | None = None,  # (dialog filter, which files it takes)
+        folder_caption: str = "Choose a folder of images to learn from",
     ) -> None:
         super().__init__()
         self._settings, self._key, self._hint = settings, key, hint
+        self._folder_caption = folder_caption
         self._built_in, self._files = built_in, files
         self.setAcceptDrops(True)
         self.label = QLabel()
@@ -78,7 +80,7 @@ class DataWell(QWidget):
         return self.spec if self.spec == self._built_in.spec else Path(self.spec).name
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images to learn from")
+        folder = QFileDialog.getExistingDirectory(self, self._folder_caption)
         if folder:
             self.set_spec(folder)
 

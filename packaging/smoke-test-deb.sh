@@ -6,7 +6,8 @@
 # As root (debootstrap, chroot, mounts). Installing the package alone with apt proves its Depends line:
 # every library the bundle links must then resolve (ldd), and the CLI and the offscreen window must run
 # with nothing else installed. Then, with the network cut off (a network namespace of its own): the
-# version, a colour transfer, a tiny stylization with the bundled VGG, the window's --smoke-test offscreen
+# version, a colour transfer, a tiny stylization with the bundled VGG, a sequence model trained on a video
+# and continuing it, the window's --smoke-test offscreen
 # and on a real X server (xvfb-run, the xcb path a desktop takes), and the launch-to-window time.
 # With SCREENSHOT.png (needs ImageMagick here), it also saves a picture of the installed app's window on
 # that X server. Finally the package is purged and nothing of it may be left.
@@ -66,6 +67,15 @@ for picture in colour stylized; do
         || fail "$picture.png is not a PNG picture"
 done
 echo "colour.png and stylized.png written"
+
+step "a sequence model from a video, offline (the bundled FFmpeg decodes H.264)"
+cp "$here/tests/data/moving-square.mp4" "$root/tmp/in/"
+offline neural-easel-cli -q train-sequence /tmp/in/moving-square.mp4 --size 32 --steps 2 --input-frames 4 \
+    --output-frames 4 --width 8 --layers 1 --out /tmp/out/sequence
+offline neural-easel-cli -q continue-sequence /tmp/out/sequence/sequence.safetensors /tmp/in/moving-square.mp4 \
+    --frames 3 -o /tmp/out/next.gif
+[ "$(head -c 4 "$root/tmp/out/next.gif")" = GIF8 ] || fail "next.gif is not a GIF"
+echo "sequence.safetensors and next.gif written"
 
 step "the window, offscreen"
 offline env QT_QPA_PLATFORM=offscreen neural-easel --smoke-test

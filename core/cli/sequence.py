@@ -2,6 +2,7 @@
 continue-sequence, evaluate-sequence (the ConvLSTM forecaster)."""
 
 import argparse
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def _train_sequence(args: argparse.Namespace) -> int:
 
 def _continue_sequence(args: argparse.Namespace) -> int:
     from core.sequence.jobs import ContinueSequenceJob
-    from core.video import read_all_frames
+    from core.video import read_frames
 
     output: Path = args.output
     as_gif = output.suffix.lower() == ".gif"
@@ -136,7 +137,7 @@ def _continue_sequence(args: argparse.Namespace) -> int:
         taken = next((target for target in targets if target.exists()), None)
         if taken is not None:
             raise UserError(f"{output} already holds {taken.name}: choose a new or empty folder.")
-    job = ContinueSequenceJob(args.checkpoint, read_all_frames(args.frames), args.frames_out)
+    job = ContinueSequenceJob(args.checkpoint, functools.partial(read_frames, args.frames), args.frames_out)
     outcome = run_job(job)
     if outcome.result is None:
         return 130

@@ -29,6 +29,13 @@ from core.vae.networks import kl_per_dimension, likelihood_nll
 State = tuple[Tensor, Tensor]  # an LSTMCell's (h, c)
 
 
+def full_precision(like: Tensor) -> torch.autocast:
+    """fp32 inside, also under bf16 autocast (core.devices.autocast, which runs the LSTMs in bf16 where
+    the hardware has it): the attention's filterbanks and patches, as bf16's 8-bit mantissa would put a
+    filter centre on a 64 px picture a quarter pixel off."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 class DrawPass(NamedTuple):
     canvases: list[Tensor]  # T canvases c_1..c_T (B, C, S, S): logits or means
     mu: Tensor  # (T, B, latent)
@@ -69,16 +76,18 @@ class Draw(nn.Module):
         if not self.config.attention:
             return torch.cat([x.flatten(1), x_hat.flatten(1)], 1)
         s = self.config.size
-        bank = attention.filterbank(self.read_attention(h_dec), s, s, self.config.read_n)
-        return attention.read(x, x_hat, bank)
+        with full_precision(x):
+            bank = attention.filterbank(self.read_attention(h_dec.float()), s, s, self.config.read_n)
+            return attention.read(x, x_hat, bank)
 
     def _write(self, h_dec: Tensor) -> Tensor:
+        """The canvas update (B, C, S, S), in fp32."""
         c, s, n = self.config.channels, self.config.size, self.config.write_n
         if not self.config.attention:
-            out: Tensor = self.write_patch(h_dec).view(-1, c, s, s)
-            return out
-        bank = attention.filterbank(self.write_attention(h_dec), s, s, n)
-        return attention.write(self.write_patch(h_dec).view(-1, c, n, n), bank)
+            return self.write_patch(h_dec).float().view(-1, c, s, s)
+        with full_precision(h_dec):
+            bank = attention.filterbank(self.write_attention(h_dec.float()), s, s, n)
+            return attention.write(self.write_patch(h_dec.float()).view(-1, c, n, n), bank)
 
     def draw(self, x: Tensor, eps: Tensor | None) -> DrawPass:
         """Encode and redraw x (B, C, S, S) in [0, 1] with noise eps (T, B, latent), or with the posterior
@@ -91,7 +100,7 @@ class Draw(nn.Module):
             x_hat = x - self.canvas_mean(canvas)
             r = self._read(x, x_hat, h_dec[0])
             enc = self.encoder(torch.cat([r, h_dec[0]], 1), enc)
-            mu, log_var = self.posterior(enc[0]).chunk(2, dim=1)
+            mu, log_var = self.posterior(enc[0]).float().chunk(2, dim=1)  # sampling and the KL in fp32
             log_var = log_var.clamp(-30.0, 20.0)  # exp stays finite in float32
             z = mu if eps is None else mu + torch.exp(0.5 * log_var) * eps[t]
             h_dec = self.decoder(z, h_dec)

@@ -5,7 +5,8 @@ or a sequence and its continuation): what the window's canvas plays and its slid
 what `core.images.save_gif` animates."""
 
 import math
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -105,19 +106,18 @@ class ContinueSequenceJob:
     title = "Continue a sequence"
 
     def __init__(
-        self,
-        path: Path,
-        frames: Sequence[Image.Image] | Callable[[], Sequence[Image.Image]],
-        count: int = 10,
+        self, path: Path, frames: Iterable[Image.Image] | Callable[[], Iterable[Image.Image]], count: int = 10
     ) -> None:
         self.path, self.given, self.count = Path(path), frames, count  # `given`: read on the job's thread
         self.frames: list[Image.Image] = []
         self.predicted: list[Image.Image] = []
 
     def run(self, ctx: JobContext) -> ImageResult:
-        ctx.progress(0, 1, stage="Predicting")
+        ctx.progress(0, 1, stage="Reading the frames")
         loaded = load_forecaster(self.path)
-        given = self.given() if callable(self.given) else self.given
+        # Only the last frames the model reads are kept: a long video is not held whole.
+        given = list(deque(self.given() if callable(self.given) else self.given, loaded.config.input_frames))
+        ctx.progress(0, 1, stage="Predicting")
         seen = forecast_inference.as_seen(loaded, given)
         self.predicted = continue_frames(loaded, given, self.count)
         self.frames = seen + self.predicted

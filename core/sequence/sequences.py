@@ -12,7 +12,7 @@ whole inside), and the frame is the pixel-wise maximum of the items.
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,8 +157,9 @@ class Clips:
 Sequences = MovingItems | Clips
 
 
-def frames_to_tensor(frames: Sequence[Image.Image], size: int, grey: bool) -> Tensor:
-    """PIL frames -> uint8 (T, C, size, size), each frame's centre square."""
+def frames_to_tensor(frames: Iterable[Image.Image], size: int, grey: bool) -> Tensor:
+    """PIL frames -> uint8 (T, C, size, size), each frame's centre square, shrunk as it comes (a long video
+    costs its small frames, not its full ones)."""
     mode = "L" if grey else "RGB"
     arrays = [np.asarray(centre_square(f.convert(mode), size)).reshape(size, size, -1) for f in frames]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
@@ -193,15 +194,20 @@ def sequence_sources(folder: Path) -> list[Path]:
 def read_clip(source: Path, size: int, grey: bool) -> Tensor:
     """One sequence's frames at `size` px, uint8 (T, C, size, size). The frames of one sequence must all have
     one size (a frame of another size is a frame of another sequence)."""
-    frames = list(read_frames(source))
-    sizes = sorted({f.size for f in frames})
-    if len(sizes) > 1:
-        (w1, h1), (w2, h2) = sizes[0], sizes[-1]
-        raise UserError(
-            f"The frames of {source.name} differ in size ({w1} x {h1} and {w2} x {h2} px): every frame of a "
-            "sequence must have the same size."
-        )
-    return frames_to_tensor(frames, size, grey)
+
+    def one_size(frames: Iterator[Image.Image]) -> Iterator[Image.Image]:
+        first = None
+        for frame in frames:
+            first = first or frame.size
+            if frame.size != first:
+                (w1, h1), (w2, h2) = first, frame.size
+                raise UserError(
+                    f"The frames of {source.name} differ in size ({w1} x {h1} and {w2} x {h2} px): every "
+                    "frame of a sequence must have the same size."
+                )
+            yield frame
+
+    return frames_to_tensor(one_size(read_frames(source)), size, grey)
 
 
 def read_clips(

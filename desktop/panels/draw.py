@@ -21,7 +21,7 @@ from core import paths
 from core.catalog import FASHION_MNIST, Tool, TrainedModel
 from core.checkpoints import ModelKind
 from core.jobs import ImageResult
-from core.sequence.settings import DRAW_PRESETS, DRAW_SIZES
+from core.sequence.settings import DRAW_PRESETS, DRAW_SIZES, DrawConfig
 from desktop.data_well import DataWell
 from desktop.frame_player import FramePlayer
 from desktop.panels.base import NO_PICTURE, ModelPanel, spin_box
@@ -74,7 +74,7 @@ class DrawPanel(ModelPanel):
         self.hidden = spin_box(16, 1024, 256, 16)
         self.hidden.setToolTip("LSTM units of the reader and of the writer: 128-256 suits a CPU")
         self.hidden.setAccessibleName("Hidden units")
-        self.batch = spin_box(1, 1024, 64, 16)
+        self.batch = spin_box(1, 1024, DrawConfig().batch_size, 16)
         self.batch.setToolTip("Pictures per step")
         self.batch.setAccessibleName("Batch")
         self.train_button = QPushButton("Train")

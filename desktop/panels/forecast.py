@@ -3,9 +3,11 @@ a GIF or video, or Moving Fashion-MNIST; then continue a sequence: the frames re
 come back as a strip on the canvas, to step through, play and save as a GIF (desktop.frame_player)."""
 
 import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PIL import Image
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,7 +24,7 @@ from core.catalog import Tool, TrainedModel
 from core.checkpoints import ModelKind, read_info
 from core.jobs import ImageResult
 from core.sequence.settings import FORECAST_PRESETS, FORECAST_SIZES, MOVING_FASHION_MNIST, MOVING_SIZE
-from core.video import GIF_SUFFIX, VIDEO_SUFFIXES, is_animation, read_all_frames
+from core.video import GIF_SUFFIX, VIDEO_SUFFIXES, is_animation, read_frames
 from desktop.data_well import BuiltInData, DataWell
 from desktop.frame_player import FramePlayer
 from desktop.panels.base import ModelPanel, spin_box
@@ -69,6 +71,7 @@ class ForecastPanel(ModelPanel):
             "video",
             TRAINING_SET,
             files,
+            "Choose a folder of sequences to learn from",
         )
         self.data.changed.connect(self._data_changed)
         self.image_size = QComboBox()
@@ -108,7 +111,9 @@ class ForecastPanel(ModelPanel):
         self.model_label = QLabel(NO_MODEL)
         self.model_label.setWordWrap(True)
         hint = "Drop the sequence to continue: a GIF, a video or a folder of frames"
-        self.source = DataWell(settings, "sequence/continue", hint, HELD_OUT, files)
+        self.source = DataWell(
+            settings, "sequence/continue", hint, HELD_OUT, files, "Choose a folder of frames to continue"
+        )
         self.source.changed.connect(lambda _spec: self._update_buttons())
         self.held_out = spin_box(0, 999, 0)
         self.held_out.setToolTip("Which held-out Moving Fashion-MNIST sequence to continue")
@@ -247,11 +252,12 @@ class ForecastPanel(ModelPanel):
         if not spec:
             self.problem.emit(*NO_SEQUENCE)
             return
+        frames: Callable[[], Iterable[Image.Image]]
         if spec == MOVING_FASHION_MNIST:  # the first frames of the held-out sequence, as many as it reads
             reads = int(read_info(self.model).config["input_frames"])
             frames = functools.partial(held_out_frames, self.held_out.value(), reads)
         else:
-            frames = functools.partial(read_all_frames, Path(spec))
+            frames = functools.partial(read_frames, Path(spec))
         self._continuing = ContinueSequenceJob(self.model, frames, self.count.value())
         self.job_requested.emit(self._continuing, False)
 
