@@ -84,7 +84,8 @@ class Draw(nn.Module):
         """The canvas update (B, C, S, S), in fp32."""
         c, s, n = self.config.channels, self.config.size, self.config.write_n
         if not self.config.attention:
-            return self.write_patch(h_dec).float().view(-1, c, s, s)
+            update: Tensor = self.write_patch(h_dec).float()
+            return update.view(-1, c, s, s)
         with full_precision(h_dec):
             bank = attention.filterbank(self.write_attention(h_dec.float()), s, s, n)
             return attention.write(self.write_patch(h_dec.float()).view(-1, c, n, n), bank)

@@ -119,7 +119,7 @@ class ForecastTrainingJob(Resumable):
             state.restore(resumed, lrs={"optim": config.lr})
             ctx.message(f"Resuming from step {state.step} of {resumed.path.name}.")
         state.require_room(self.out)
-        what = "sequences generated on the fly" if not isinstance(data, Clips) else f"{len(data)} sequences"
+        what = f"{len(data.clips)} sequences" if isinstance(data, Clips) else "sequences made as it goes"
         ctx.message(f"Training a ConvLSTM on {what} of {name} ({config.size} px) on {device}.")
 
         shown = data.held_out(config.frames, FORECAST_PREVIEW_SEQUENCES).to(device).float().div(255)
@@ -128,7 +128,8 @@ class ForecastTrainingJob(Resumable):
             ctx.preview(_preview(model, shown, config), f"Step {step}: true frames over the predicted ones")
 
         def save() -> None:
-            record = {"steps": self.steps, "data_set": name, "sequence_count": len(data)}
+            count = len(data.clips) if isinstance(data, Clips) else None  # Moving Fashion-MNIST: endless
+            record = {"steps": self.steps, "data_set": name, "sequence_count": count}
             state.save(
                 self.out, kind=ModelKind.SEQUENCE, arch=FORECAST_ARCH, config=asdict(config),
                 training=record, diverged=lambda: self._diverged(state.step, config),

@@ -145,7 +145,7 @@ class ForecastEvaluateJob:
             sequences = moving_fashion_mnist("test").held_out(config.frames)
         else:
             clips = read_clips(Path(self.data_spec), config.size, config.frames, report=ctx.message)
-            sequences = clips.held_out(config.frames, len(clips))
+            sequences = clips.held_out(config.frames, len(clips.clips))
         ctx.progress(1, 2, stage=f"Evaluating on {len(sequences)} sequences")
         result = evaluate_forecaster(self.path, sequences, device=pick_device(self.device), check=ctx.check)
         ctx.progress(2, 2, stage=f"Evaluating on {len(sequences)} sequences")

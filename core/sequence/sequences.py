@@ -45,9 +45,6 @@ class MovingItems:
     name: str = "Moving Fashion-MNIST"
     channels: int = 1
 
-    def __len__(self) -> int:
-        return len(self.items)
-
     def batch(
         self, step: int, batch_size: int, frames: int, *, seed: int = 0, device: torch.device | str = "cpu"
     ) -> Tensor:
@@ -130,9 +127,6 @@ class Clips:
     @property
     def channels(self) -> int:
         return int(self.clips[0].shape[1])
-
-    def __len__(self) -> int:
-        return len(self.clips)
 
     def batch(
         self, step: int, batch_size: int, frames: int, *, seed: int = 0, device: torch.device | str = "cpu"

@@ -149,7 +149,7 @@ def test_a_folder_of_frame_folders_gifs_and_videos_is_read_in_order(tmp_path: Pa
     save_gif(frames_of([50, 60, 70, 80, 90, 100]), folder / "blink.gif")
     save_video(folder / "square.mp4", 12)
     clips = read_clips(folder, 32, 4)
-    assert len(clips) == 3
+    assert len(clips.clips) == 3
     assert clips.channels == 3  # the video is in colour
     assert [len(c) for c in clips.clips] == [6, 12, 4]  # blink.gif, square.mp4, walk (by name)
     walk = clips.clips[2][:, 0, 16, 16].tolist()
